@@ -1,0 +1,231 @@
+//! The session-scoped container: one value per type, shared for the life of the app.
+
+use std::any::TypeId;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anymap2::raw::RawMap;
+use anymap2::SendSyncAnyMap;
+
+/// A shared, read-only handle to a session-scoped resource of type `T`.
+///
+/// Handlers, request-scoped dependencies, startup providers and shutdown hooks receive a
+/// resource by naming `Res<T>` as a parameter. The value was registered by a startup provider or
+/// a lifespan, lives for the whole app, and is shared by every request: a `Res<T>` costs one
+/// reference-count increment.
+///
+/// ```
+/// use roadie::prelude::*;
+/// use std::convert::Infallible;
+///
+/// struct Greeting(&'static str);
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let app = App::new()
+///     .on_startup(|| Ok::<_, Infallible>(Greeting("hello")))
+///     .get("/", |greeting: Res<Greeting>| async move { greeting.0 });
+///
+/// let res = app.execute(Request::get("/")).await;
+/// assert_eq!(res.text(), "hello");
+/// # }
+/// ```
+///
+/// Ask for `Option<Res<T>>` to accept an app where nothing provides `T`.
+pub struct Res<T: ?Sized>(pub(crate) Arc<T>);
+
+impl<T: ?Sized> Res<T> {
+    /// The shared pointer behind this handle.
+    pub fn into_arc(this: Self) -> Arc<T> {
+        this.0
+    }
+
+    /// Wraps a shared value, for calling a function that takes `Res<T>` directly in a test.
+    pub fn from_arc(value: Arc<T>) -> Self {
+        Self(value)
+    }
+}
+
+impl<T> Res<T> {
+    /// Wraps a value, for calling a function that takes `Res<T>` directly in a test.
+    pub fn new(value: T) -> Self {
+        Self(Arc::new(value))
+    }
+}
+
+impl<T: ?Sized> Clone for Res<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T: ?Sized> Deref for Res<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: ?Sized> AsRef<T> for Res<T> {
+    fn as_ref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Res<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for Res<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+/// The typed container of session-scoped resources.
+///
+/// It is filled during startup, one value per type, and frozen once the app runs: readers
+/// never take a lock. Values are dropped in the reverse of the order they were registered.
+pub struct Container {
+    map: SendSyncAnyMap,
+    /// `(key in the map, type of the value, name)` in registration order, for dropping in
+    /// reverse.
+    order: Vec<(TypeId, TypeId, &'static str)>,
+}
+
+impl Default for Container {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Container {
+    pub(crate) fn new() -> Self {
+        Self {
+            map: SendSyncAnyMap::new(),
+            order: Vec::new(),
+        }
+    }
+
+    /// The resource of type `T`, if one was registered.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<Res<T>> {
+        self.map.get::<Arc<T>>().map(|arc| Res(Arc::clone(arc)))
+    }
+
+    /// Whether a resource of type `T` was registered.
+    pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
+        self.map.contains::<Arc<T>>()
+    }
+
+    /// How many resources are registered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether no resource is registered.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The names of the registered resources, in registration order.
+    pub fn type_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.order.iter().map(|(_, _, name)| *name)
+    }
+
+    /// Whether a resource of the type with this id was registered.
+    pub(crate) fn contains_type(&self, ty: TypeId) -> bool {
+        self.order.iter().any(|(_, t, _)| *t == ty)
+    }
+
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
+        if self.map.insert(value).is_none() {
+            self.order.push((
+                TypeId::of::<Arc<T>>(),
+                TypeId::of::<T>(),
+                crate::names::short_type_name::<T>(),
+            ));
+        }
+    }
+
+    /// Drops every value, last registered first.
+    pub(crate) fn drop_in_reverse(&mut self) {
+        let raw: &mut RawMap<_> = self.map.as_mut();
+        while let Some((key, _, name)) = self.order.pop() {
+            let value = raw.remove(&key);
+            tracing::trace!(resource = name, "dropping resource");
+            drop(value);
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        self.drop_in_reverse();
+    }
+}
+
+impl fmt::Debug for Container {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.type_names()).finish()
+    }
+}
+
+/// A value produced by a provider, on its way into the container.
+#[doc(hidden)]
+pub struct Produced {
+    insert: Box<dyn FnOnce(&mut Container) + Send>,
+}
+
+impl Produced {
+    pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> Self {
+        let value = Arc::new(value);
+        Self {
+            insert: Box::new(move |container| container.insert(value)),
+        }
+    }
+
+    pub(crate) fn from_arc<T: Send + Sync + 'static>(value: Arc<T>) -> Self {
+        Self {
+            insert: Box::new(move |container| container.insert(value)),
+        }
+    }
+
+    pub(crate) fn insert_into(self, container: &mut Container) {
+        (self.insert)(container);
+    }
+}
+
+impl fmt::Debug for Produced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Produced")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    struct Noisy(&'static str, Arc<Mutex<Vec<&'static str>>>);
+    impl Drop for Noisy {
+        fn drop(&mut self) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+    struct Other(Noisy);
+
+    #[test]
+    fn drops_in_reverse_registration_order() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut c = Container::new();
+        c.insert(Arc::new(Noisy("first", log.clone())));
+        c.insert(Arc::new(Other(Noisy("second", log.clone()))));
+        assert_eq!(c.len(), 2);
+        assert!(c.get::<Noisy>().is_some());
+        drop(c);
+        assert_eq!(*log.lock().unwrap(), ["second", "first"]);
+    }
+}

@@ -1,0 +1,257 @@
+//! Extractors: how handlers, dependencies, providers and hooks receive what they need by type.
+//!
+//! Every parameter type implements [`FromContext`] (resolvable many times, without consuming
+//! the request) or, for the last parameter of a handler only, [`FromRequest`] (which may take
+//! the request body). Each extractor says once, at registration, what it needs ([`Needs`]);
+//! that is how a missing resource becomes a startup error instead of a request-time 500.
+
+mod request;
+mod resources;
+
+use std::any::TypeId;
+use std::fmt;
+use std::future::Future;
+
+use bytes::Bytes;
+
+pub use self::request::{Json, Path, Query};
+pub use self::resources::Shutdown;
+use crate::container::Container;
+use crate::names::short_type_name;
+pub use crate::rejection::Rejection;
+use crate::routing::Params;
+use crate::scope::Scope;
+
+/// What one parameter needs, recorded once at registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Need {
+    pub(crate) kind: NeedKind,
+    pub(crate) ty: TypeId,
+    pub(crate) ty_name: &'static str,
+    pub(crate) param: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NeedKind {
+    /// A session-scoped resource; `optional` for `Option<Res<T>>`.
+    Resource { optional: bool },
+    /// A request-scoped dependency.
+    Dependency,
+    /// A part of the request (path, headers, body...): only routes and dependencies can have it.
+    RequestPart,
+    /// The value a lifespan registers (`Lifespan<T>`).
+    Provides,
+}
+
+/// The list of what a node's parameters need, filled by [`FromContext::describe`].
+#[derive(Debug, Clone, Default)]
+pub struct Needs {
+    pub(crate) items: Vec<Need>,
+}
+
+impl Needs {
+    /// Records that the parameter needs the resource `T`; startup fails if nothing provides it.
+    pub fn resource<T: Send + Sync + 'static>(&mut self) {
+        self.push::<T>(
+            NeedKind::Resource { optional: false },
+            format!("Res<{}>", short_type_name::<T>()),
+        );
+    }
+
+    /// Records that the parameter would like the resource `T`, and accepts its absence.
+    pub fn optional_resource<T: Send + Sync + 'static>(&mut self) {
+        self.push::<T>(
+            NeedKind::Resource { optional: true },
+            format!("Option<Res<{}>>", short_type_name::<T>()),
+        );
+    }
+
+    /// Records that the parameter needs the request-scoped dependency `T`.
+    pub fn dependency<T: Send + Sync + 'static>(&mut self) {
+        self.push::<T>(
+            NeedKind::Dependency,
+            format!("Dep<{}>", short_type_name::<T>()),
+        );
+    }
+
+    /// Records that the parameter reads a part of the request, `what` naming it for errors
+    /// (for example `Path<u64>`). Only routes and request-scoped dependencies can have it.
+    pub fn request_part(&mut self, what: impl Into<String>) {
+        self.items.push(Need {
+            kind: NeedKind::RequestPart,
+            ty: TypeId::of::<()>(),
+            ty_name: "request",
+            param: what.into(),
+        });
+    }
+
+    pub(crate) fn provides<T: Send + Sync + 'static>(&mut self) {
+        self.push::<T>(
+            NeedKind::Provides,
+            format!("Lifespan<{}>", short_type_name::<T>()),
+        );
+    }
+
+    fn push<T: 'static>(&mut self, kind: NeedKind, param: String) {
+        self.items.push(Need {
+            kind,
+            ty: TypeId::of::<T>(),
+            ty_name: short_type_name::<T>(),
+            param,
+        });
+    }
+
+    /// Whether nothing is needed.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// What an extractor can look at once, when its node is prepared (before the node's first
+/// call): the resources registered so far, and where each request-scoped dependency lives.
+#[derive(Debug)]
+pub struct Prepare<'a> {
+    pub(crate) container: &'a Container,
+    pub(crate) dependencies: Option<&'a crate::scope::DependencyIndex>,
+}
+
+impl<'a> Prepare<'a> {
+    /// The container of session-scoped resources, as far as it is filled.
+    pub fn container(&self) -> &'a Container {
+        self.container
+    }
+}
+
+/// What an extractor can look at on each call: the request (for routes and request-scoped
+/// dependencies), the request scope, and the app's shutdown handle.
+pub struct Context<'a> {
+    pub(crate) request: Option<RequestContext<'a>>,
+    pub(crate) lifespan: Option<crate::lifespan::LifespanSlot>,
+    pub(crate) shutdown: &'a crate::lifecycle::ShutdownTrigger,
+}
+
+impl fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("in_request", &self.request.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct RequestContext<'a> {
+    pub(crate) parts: &'a mut http::request::Parts,
+    pub(crate) params: &'a Params,
+    pub(crate) scope: &'a mut Scope,
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn outside_request(shutdown: &'a crate::lifecycle::ShutdownTrigger) -> Self {
+        Self {
+            request: None,
+            lifespan: None,
+            shutdown,
+        }
+    }
+
+    /// The request's head (method, URI, headers, extensions), when called for a request.
+    pub fn parts(&self) -> Option<&http::request::Parts> {
+        self.request.as_ref().map(|r| &*r.parts)
+    }
+
+    /// The request's head, mutably, when called for a request.
+    pub fn parts_mut(&mut self) -> Option<&mut http::request::Parts> {
+        self.request.as_mut().map(|r| &mut *r.parts)
+    }
+
+    pub(crate) fn request_parts(&self, what: &str) -> Result<&http::request::Parts, Rejection> {
+        self.parts().ok_or_else(|| {
+            Rejection::internal(format!(
+                "`{what}` can only be read while handling a request"
+            ))
+        })
+    }
+}
+
+/// A parameter that can be resolved from the app's context without consuming the request:
+/// resources, request-scoped dependencies, the path, the query, headers, the shutdown handle.
+///
+/// `describe` runs once at registration, `prepare` once before the node's first call, and
+/// `from_context` on every call. Work that can be done once belongs in `prepare`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a parameter of a roadie handler, provider, dependency or hook",
+    label = "not an extractor",
+    note = "parameters are extractors: `Res<T>` for a resource, `Dep<T>` for a request-scoped \
+            dependency, `Path<T>`, `Query<T>`, `HeaderMap`, `Method`, `Uri`, `Shutdown`; the body \
+            (`Json<T>`, `String`, `Bytes`) goes last in a route handler",
+    note = "with the `#[on_startup]`, `#[dependency]` or route attributes, `&T` also asks for the resource `T`"
+)]
+pub trait FromContext: Sized + Send + 'static {
+    /// What `prepare` computes once for this parameter of this node.
+    type State: Send + Sync + 'static;
+
+    /// Records what this parameter needs. Runs once, at registration.
+    fn describe(needs: &mut Needs);
+
+    /// Computes the per-node state. Runs once, before the node's first call.
+    fn prepare(cx: &Prepare<'_>) -> Self::State;
+
+    /// Resolves the parameter for one call.
+    fn from_context<'a>(
+        state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a;
+}
+
+mod private {
+    #[derive(Debug, Clone, Copy)]
+    pub enum ViaContext {}
+    #[derive(Debug, Clone, Copy)]
+    pub enum ViaRequest {}
+}
+
+/// A parameter that may consume the request body; only the last parameter of a route
+/// handler can be one. Every [`FromContext`] type is also a `FromRequest`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the last parameter of a roadie route handler",
+    label = "not an extractor",
+    note = "the last parameter may read the body: `Json<T>`, `String` or `Bytes`; any other \
+            extractor (`Res<T>`, `Dep<T>`, `Path<T>`, ...) works in every position"
+)]
+pub trait FromRequest<M = private::ViaRequest>: Sized + Send + 'static {
+    /// What `prepare` computes once for this parameter of this node.
+    type State: Send + Sync + 'static;
+
+    /// Records what this parameter needs. Runs once, at registration.
+    fn describe(needs: &mut Needs);
+
+    /// Computes the per-node state. Runs once, before the node's first call.
+    fn prepare(cx: &Prepare<'_>) -> Self::State;
+
+    /// Resolves the parameter for one call, taking the body.
+    fn from_request<'a>(
+        state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+        body: Bytes,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: FromContext> FromRequest<private::ViaContext> for T {
+    type State = T::State;
+
+    fn describe(needs: &mut Needs) {
+        T::describe(needs);
+    }
+
+    fn prepare(cx: &Prepare<'_>) -> Self::State {
+        T::prepare(cx)
+    }
+
+    fn from_request<'a>(
+        state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+        _body: Bytes,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
+        T::from_context(state, cx)
+    }
+}

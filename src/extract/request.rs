@@ -1,0 +1,216 @@
+//! Extractors that read the request: path parameters, the query string, and the body.
+
+use std::future::{ready, Future};
+
+use bytes::Bytes;
+use http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::{Context, FromContext, FromRequest, Needs, Prepare, Rejection};
+use crate::names::short_type_name;
+
+/// Typed path parameters: `/users/{id}` read as `Path<u64>`, several as a tuple
+/// `Path<(u64, String)>` or as a serde struct.
+///
+/// A value that does not parse answers `400 Bad Request` naming the parameter.
+///
+/// ```
+/// use roadie::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let app = App::new().get("/users/{id}", |Path(id): Path<u64>| async move { format!("user {id}") });
+/// assert_eq!(app.execute(Request::get("/users/7")).await.text(), "user 7");
+/// assert_eq!(app.execute(Request::get("/users/x")).await.status(), 400);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send + 'static> FromContext for Path<T> {
+    type State = ();
+
+    fn describe(needs: &mut Needs) {
+        needs.request_part(format!("Path<{}>", short_type_name::<T>()));
+    }
+
+    fn prepare(_cx: &Prepare<'_>) -> Self::State {}
+
+    fn from_context<'a>(
+        _state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
+        let result = match &cx.request {
+            Some(request) => crate::path_de::deserialize_path::<T>(request.params)
+                .map(Path)
+                .map_err(|error| {
+                    let rejection = Rejection::bad_request(format!("invalid path: {error}"));
+                    match error.parameter {
+                        Some(parameter) => rejection.with_parameter(parameter),
+                        None => {
+                            rejection.with_parameter(format!("Path<{}>", short_type_name::<T>()))
+                        }
+                    }
+                }),
+            None => Err(Rejection::internal(
+                "`Path` can only be read while handling a request",
+            )),
+        };
+        ready(result)
+    }
+}
+
+impl<T> std::ops::Deref for Path<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The query string, deserialized with serde: `?page=2&per_page=10` as a struct.
+///
+/// A query that does not parse answers `400 Bad Request` naming the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send + 'static> FromContext for Query<T> {
+    type State = ();
+
+    fn describe(needs: &mut Needs) {
+        needs.request_part(format!("Query<{}>", short_type_name::<T>()));
+    }
+
+    fn prepare(_cx: &Prepare<'_>) -> Self::State {}
+
+    fn from_context<'a>(
+        _state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
+        let result = cx.request_parts("Query").and_then(|parts| {
+            let query = parts.uri.query().unwrap_or("");
+            serde_urlencoded::from_str::<T>(query)
+                .map(Query)
+                .map_err(|error| {
+                    Rejection::bad_request(format!("invalid query string: {error}"))
+                        .with_parameter(format!("Query<{}>", short_type_name::<T>()))
+                })
+        });
+        ready(result)
+    }
+}
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// A JSON body in (as the last handler parameter) or out (as a response).
+///
+/// In, the request must say `Content-Type: application/json` (else `415`); a body that is not
+/// JSON answers `400`, and JSON of the wrong shape `422`, each naming what was wrong.
+/// Out, the value is serialized with `Content-Type: application/json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Json<T>(pub T);
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+fn is_json(parts: &http::request::Parts) -> bool {
+    let Some(value) = parts.headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
+    type State = ();
+
+    fn describe(needs: &mut Needs) {
+        needs.request_part(format!("Json<{}>", short_type_name::<T>()));
+    }
+
+    fn prepare(_cx: &Prepare<'_>) -> Self::State {}
+
+    fn from_request<'a>(
+        _state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+        body: Bytes,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
+        let parameter = || format!("Json<{}>", short_type_name::<T>());
+        let result = cx.request_parts("Json").and_then(|parts| {
+            if !is_json(parts) {
+                return Err(Rejection::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "expected a request with `Content-Type: application/json`",
+                )
+                .with_parameter(parameter()));
+            }
+            serde_json::from_slice::<T>(&body)
+                .map(Json)
+                .map_err(|error| {
+                    let status = match error.classify() {
+                        serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
+                        _ => StatusCode::BAD_REQUEST,
+                    };
+                    Rejection::new(status, format!("invalid JSON body: {error}"))
+                        .with_parameter(parameter())
+                })
+        });
+        ready(result)
+    }
+}
+
+impl FromRequest for Bytes {
+    type State = ();
+
+    fn describe(needs: &mut Needs) {
+        needs.request_part("Bytes");
+    }
+
+    fn prepare(_cx: &Prepare<'_>) -> Self::State {}
+
+    fn from_request<'a>(
+        _state: &'a Self::State,
+        _cx: &'a mut Context<'_>,
+        body: Bytes,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
+        ready(Ok(body))
+    }
+}
+
+impl FromRequest for String {
+    type State = ();
+
+    fn describe(needs: &mut Needs) {
+        needs.request_part("String");
+    }
+
+    fn prepare(_cx: &Prepare<'_>) -> Self::State {}
+
+    fn from_request<'a>(
+        _state: &'a Self::State,
+        _cx: &'a mut Context<'_>,
+        body: Bytes,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
+        ready(String::from_utf8(body.to_vec()).map_err(|error| {
+            Rejection::bad_request(format!("the body is not valid UTF-8: {error}"))
+                .with_parameter("String")
+        }))
+    }
+}

@@ -1,0 +1,122 @@
+//! Extractors that read the app rather than the request: resources and the shutdown handle,
+//! plus the request's head (method, URI, headers).
+
+use std::future::{ready, Future};
+use std::sync::Arc;
+
+use http::{HeaderMap, Method, Uri};
+
+use super::{Context, FromContext, Needs, Prepare, Rejection};
+use crate::container::Res;
+use crate::lifecycle::ShutdownTrigger;
+use crate::names::short_type_name;
+
+impl<T: Send + Sync + 'static> FromContext for Res<T> {
+    type State = Option<Arc<T>>;
+
+    fn describe(needs: &mut Needs) {
+        needs.resource::<T>();
+    }
+
+    fn prepare(cx: &Prepare<'_>) -> Self::State {
+        cx.container.get::<T>().map(Res::into_arc)
+    }
+
+    fn from_context<'a>(
+        state: &'a Self::State,
+        _cx: &'a mut Context<'_>,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
+        ready(match state {
+            Some(value) => Ok(Res(Arc::clone(value))),
+            // Validation makes this unreachable; answer rather than panic all the same.
+            None => Err(Rejection::internal(format!(
+                "the resource `{}` is not registered",
+                short_type_name::<T>()
+            ))),
+        })
+    }
+}
+
+impl<T: Send + Sync + 'static> FromContext for Option<Res<T>> {
+    type State = Option<Arc<T>>;
+
+    fn describe(needs: &mut Needs) {
+        needs.optional_resource::<T>();
+    }
+
+    fn prepare(cx: &Prepare<'_>) -> Self::State {
+        cx.container.get::<T>().map(Res::into_arc)
+    }
+
+    fn from_context<'a>(
+        state: &'a Self::State,
+        _cx: &'a mut Context<'_>,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
+        ready(Ok(state.as_ref().map(|value| Res(Arc::clone(value)))))
+    }
+}
+
+/// A handle that starts a graceful shutdown of the app.
+///
+/// Take it as a parameter of a handler (or a hook, or a provider) and call
+/// [`Shutdown::trigger`]: the server stops accepting, in-flight requests finish, and the
+/// teardown runs. In-process (with [`App::execute`](crate::App::execute)), the teardown runs
+/// once the requests in flight have finished.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    trigger: ShutdownTrigger,
+}
+
+impl Shutdown {
+    /// Asks the app to shut down gracefully. Calling it again does nothing more.
+    pub fn trigger(&self) {
+        self.trigger.trigger();
+    }
+
+    /// Whether a shutdown was asked for.
+    pub fn is_triggered(&self) -> bool {
+        self.trigger.is_triggered()
+    }
+}
+
+impl FromContext for Shutdown {
+    type State = ();
+
+    fn describe(_needs: &mut Needs) {}
+
+    fn prepare(_cx: &Prepare<'_>) -> Self::State {}
+
+    fn from_context<'a>(
+        _state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
+        ready(Ok(Shutdown {
+            trigger: cx.shutdown.clone(),
+        }))
+    }
+}
+
+macro_rules! head_extractor {
+    ($ty:ty, $name:literal, |$parts:ident| $get:expr) => {
+        impl FromContext for $ty {
+            type State = ();
+
+            fn describe(needs: &mut Needs) {
+                needs.request_part($name);
+            }
+
+            fn prepare(_cx: &Prepare<'_>) -> Self::State {}
+
+            fn from_context<'a>(
+                _state: &'a Self::State,
+                cx: &'a mut Context<'_>,
+            ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
+                ready(cx.request_parts($name).map(|$parts| $get))
+            }
+        }
+    };
+}
+
+head_extractor!(HeaderMap, "HeaderMap", |parts| parts.headers.clone());
+head_extractor!(Method, "Method", |parts| parts.method.clone());
+head_extractor!(Uri, "Uri", |parts| parts.uri.clone());

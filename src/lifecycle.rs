@@ -1,0 +1,857 @@
+//! The lifecycle engine: start in order, roll back on failure, serve requests, stop in order.
+//!
+//! `Created → Starting → Running → Stopping → Stopped`, or `Failed`.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use http::{header, StatusCode};
+use tokio::sync::{oneshot, watch, Notify, OnceCell};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::app::{Blueprint, Registration, RegistrationBody, Settings};
+use crate::container::{Container, Produced, Res};
+use crate::error::{Failure, NodeError, ShutdownError, Stage, StartupError, ValidationError};
+use crate::extract::{Context, Prepare, RequestContext};
+use crate::graph::{self, GraphNode, Kind};
+use crate::lifespan::LifespanSlot;
+use crate::request::Request;
+use crate::response::{IntoResponse, Response};
+use crate::routing::{Found, Router};
+use crate::scope::{DependencyIndex, DependencyTable, Outcome, Scope};
+
+/// Where an app is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LifecycleState {
+    /// Registered, not started.
+    Created,
+    /// Validating and running startup providers and lifespans.
+    Starting,
+    /// Serving requests.
+    Running,
+    /// Draining requests and tearing down.
+    Stopping,
+    /// Torn down.
+    Stopped,
+    /// Startup failed; what had started was torn down.
+    Failed,
+}
+
+impl LifecycleState {
+    fn from_u8(value: u8) -> Self {
+        match value {
+            0 => Self::Created,
+            1 => Self::Starting,
+            2 => Self::Running,
+            3 => Self::Stopping,
+            4 => Self::Stopped,
+            _ => Self::Failed,
+        }
+    }
+
+    fn as_u8(self) -> u8 {
+        match self {
+            Self::Created => 0,
+            Self::Starting => 1,
+            Self::Running => 2,
+            Self::Stopping => 3,
+            Self::Stopped => 4,
+            Self::Failed => 5,
+        }
+    }
+}
+
+impl fmt::Display for LifecycleState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Asks a running app to shut down; shared by every [`Shutdown`](crate::Shutdown) handle.
+#[derive(Clone)]
+pub(crate) struct ShutdownTrigger {
+    sender: Arc<watch::Sender<bool>>,
+}
+
+impl fmt::Debug for ShutdownTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownTrigger")
+            .field("triggered", &self.is_triggered())
+            .finish()
+    }
+}
+
+impl ShutdownTrigger {
+    pub(crate) fn new() -> Self {
+        Self {
+            sender: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    pub(crate) fn trigger(&self) {
+        self.sender.send_replace(true);
+    }
+
+    pub(crate) fn is_triggered(&self) -> bool {
+        *self.sender.borrow()
+    }
+
+    /// Resolves once a shutdown was asked for.
+    pub(crate) fn triggered(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut receiver = self.sender.subscribe();
+        async move {
+            let _ = receiver.wait_for(|triggered| *triggered).await;
+        }
+    }
+}
+
+/// A lifespan that reached `ready`, waiting for its teardown.
+struct StartedLifespan {
+    name: String,
+    timeout: Option<Duration>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<Option<Produced>, Failure>>,
+}
+
+/// What the request path reads: prepared routes and dependencies. Never locked.
+pub(crate) struct Live {
+    router: Router,
+    dependencies: Arc<DependencyTable>,
+    container: Container,
+    body_limit: usize,
+}
+
+struct Shared {
+    live: ArcSwapOption<Live>,
+    state: AtomicU8,
+    in_flight: AtomicUsize,
+    idle: Notify,
+    trigger: ShutdownTrigger,
+    teardown: std::sync::Mutex<Option<Teardown>>,
+    outcome: OnceCell<Result<(), ShutdownError>>,
+    settings: Settings,
+}
+
+struct Teardown {
+    lifespans: Vec<StartedLifespan>,
+    hooks: Vec<Registration>,
+}
+
+/// A started app: it answers requests in-process and shuts down in order.
+///
+/// Made by [`App::start`](crate::App::start). Cloning it shares the same app.
+#[derive(Clone)]
+pub struct Running {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Running {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Running")
+            .field("state", &self.state())
+            .field("in_flight", &self.shared.in_flight.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+async fn with_timeout<F, T>(timeout: Option<Duration>, future: F) -> Result<T, Failure>
+where
+    F: std::future::Future<Output = Result<T, Failure>>,
+{
+    let caught = AssertUnwindSafe(future).catch_unwind();
+    let result = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, caught).await {
+            Ok(result) => result,
+            Err(_) => return Err(Failure::Timeout(limit)),
+        },
+        None => caught.await,
+    };
+    result.unwrap_or_else(|panic| Err(Failure::from_panic(panic)))
+}
+
+/// What a startup node gave back.
+struct Started {
+    produced: Option<Produced>,
+    lifespan: Option<StartedLifespan>,
+}
+
+/// Prepares a startup node against the container as it is now, and returns its run.
+fn start_node(
+    registration: &Registration,
+    container: &Container,
+    trigger: &ShutdownTrigger,
+    default_timeout: Option<Duration>,
+) -> impl std::future::Future<Output = Result<Started, Failure>> + Send + 'static {
+    let RegistrationBody::Run(node) = &registration.body else {
+        unreachable!("only providers and lifespans start");
+    };
+    let prepare = Prepare {
+        container,
+        dependencies: None,
+    };
+    let timeout = registration.timeout.or(default_timeout);
+    let name = registration.name.clone();
+    let kind = registration.kind;
+    let span = tracing::info_span!("roadie.start", node = %name, kind = ?kind);
+    let (run, lifespan_channels) = if kind == Kind::Lifespan {
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let run = node.run(
+            &prepare,
+            trigger.clone(),
+            Some(LifespanSlot {
+                ready: ready_tx,
+                stop: stop_rx,
+            }),
+        );
+        (run, Some((ready_rx, stop_tx)))
+    } else {
+        (node.run(&prepare, trigger.clone(), None), None)
+    };
+    let teardown_timeout = registration.timeout;
+    async move {
+        let began = Instant::now();
+        let result = match lifespan_channels {
+            None => with_timeout(timeout, run).await.map(|produced| Started {
+                produced,
+                lifespan: None,
+            }),
+            Some((ready_rx, stop)) => {
+                let mut task = tokio::spawn(run.instrument(tracing::Span::current()));
+                let setup = async {
+                    tokio::select! {
+                        biased;
+                        ready = ready_rx => match ready {
+                            Ok(produced) => Ok(produced),
+                            // The sender went away without a value: the lifespan ended.
+                            Err(_) => Err(finished_early(&mut task).await),
+                        },
+                        finished = &mut task => Err(match finished {
+                            Ok(Ok(_)) => Failure::NotReady,
+                            Ok(Err(failure)) => failure,
+                            Err(join) => join_failure(join),
+                        }),
+                    }
+                };
+                match with_timeout(timeout, setup).await {
+                    Ok(produced) => Ok(Started {
+                        produced,
+                        lifespan: Some(StartedLifespan {
+                            name: name.clone(),
+                            timeout: teardown_timeout,
+                            stop,
+                            task,
+                        }),
+                    }),
+                    Err(failure) => {
+                        task.abort();
+                        Err(failure)
+                    }
+                }
+            }
+        };
+        match &result {
+            Ok(_) => tracing::debug!(elapsed_ms = elapsed_ms(began), "started"),
+            Err(failure) => {
+                tracing::error!(elapsed_ms = elapsed_ms(began), error = %failure, "failed to start")
+            }
+        }
+        result
+    }
+    .instrument(span)
+}
+
+async fn finished_early(task: &mut JoinHandle<Result<Option<Produced>, Failure>>) -> Failure {
+    match task.await {
+        Ok(Ok(_)) => Failure::NotReady,
+        Ok(Err(failure)) => failure,
+        Err(join) => join_failure(join),
+    }
+}
+
+fn join_failure(join: tokio::task::JoinError) -> Failure {
+    match join.try_into_panic() {
+        Ok(panic) => Failure::from_panic(panic),
+        Err(_) => Failure::from_error("the task was cancelled"),
+    }
+}
+
+/// Tears down what started: lifespans in reverse, then hooks (those whose required resources
+/// exist) in registration order. Resources are dropped by the caller afterwards.
+async fn tear_down(
+    lifespans: Vec<StartedLifespan>,
+    hooks: &[Registration],
+    container: &Container,
+    trigger: &ShutdownTrigger,
+    settings: &Settings,
+) -> Vec<NodeError> {
+    let mut failures = Vec::new();
+    for lifespan in lifespans.into_iter().rev() {
+        let StartedLifespan {
+            name,
+            timeout,
+            stop,
+            mut task,
+        } = lifespan;
+        let span = tracing::info_span!("roadie.teardown", node = %name);
+        let began = Instant::now();
+        let _ = stop.send(());
+        let limit = timeout.or(settings.shutdown_timeout);
+        let result = async {
+            let outcome = match limit {
+                Some(limit) => match tokio::time::timeout(limit, &mut task).await {
+                    Ok(joined) => joined,
+                    Err(_) => {
+                        task.abort();
+                        return Err(Failure::Timeout(limit));
+                    }
+                },
+                None => task.await,
+            };
+            match outcome {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(failure)) => Err(failure),
+                Err(join) => Err(join_failure(join)),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        let _enter = span.enter();
+        match result {
+            Ok(()) => tracing::debug!(elapsed_ms = elapsed_ms(began), "torn down"),
+            Err(failure) => {
+                tracing::error!(elapsed_ms = elapsed_ms(began), error = %failure, "teardown failed");
+                failures.push(NodeError::new(name, Stage::Teardown, failure));
+            }
+        }
+    }
+
+    for hook in hooks {
+        let runnable = hook.needs.items.iter().all(|need| match need.kind {
+            crate::extract::NeedKind::Resource { optional: false } => {
+                container.contains_type(need.ty)
+            }
+            _ => true,
+        });
+        if !runnable {
+            tracing::debug!(node = %hook.name, "skipped: a resource it needs was never started");
+            continue;
+        }
+        let RegistrationBody::Run(node) = &hook.body else {
+            continue;
+        };
+        let prepare = Prepare {
+            container,
+            dependencies: None,
+        };
+        let run = node.run(&prepare, trigger.clone(), None);
+        let span = tracing::info_span!("roadie.shutdown", node = %hook.name);
+        let began = Instant::now();
+        let result = with_timeout(hook.timeout.or(settings.shutdown_timeout), run)
+            .instrument(span.clone())
+            .await;
+        let _enter = span.enter();
+        match result {
+            Ok(_) => tracing::debug!(elapsed_ms = elapsed_ms(began), "shutdown hook ran"),
+            Err(failure) => {
+                tracing::error!(elapsed_ms = elapsed_ms(began), error = %failure, "shutdown hook failed");
+                failures.push(NodeError::new(hook.name.clone(), Stage::Shutdown, failure));
+            }
+        }
+    }
+    failures
+}
+
+/// Validates and starts an app.
+pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupError> {
+    let settings = blueprint.settings.clone();
+    let span = tracing::info_span!("roadie.startup", nodes = blueprint.registrations.len());
+    async move {
+        let registrations = &blueprint.registrations;
+        let began = Instant::now();
+        let nodes: Vec<GraphNode<'_>> = registrations
+            .iter()
+            .map(|r| GraphNode {
+                kind: r.kind,
+                name: &r.name,
+                needs: &r.needs,
+                provides: r.provides,
+            })
+            .collect();
+        let routes: Vec<crate::routing::RouteSpec> = registrations
+            .iter()
+            .filter_map(|r| match &r.body {
+                RegistrationBody::Route(route) => Some(route.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut extra = Router::check(&routes);
+        extra.extend(blueprint.problems.iter().cloned());
+        let plan = match graph::plan(&nodes, extra) {
+            Ok(plan) => plan,
+            Err(problems) => {
+                let error = StartupError::Invalid(ValidationError { problems });
+                tracing::error!(%error, "the app is not valid");
+                return Err(error);
+            }
+        };
+
+        let trigger = ShutdownTrigger::new();
+        let mut container = Container::new();
+        let mut lifespans = Vec::new();
+        let hooks: Vec<Registration> = registrations
+            .iter()
+            .filter(|r| r.kind == Kind::Hook)
+            .cloned()
+            .collect();
+
+        let failed = if settings.concurrent_startup {
+            start_concurrently(
+                registrations,
+                &plan,
+                &mut container,
+                &mut lifespans,
+                &trigger,
+                &settings,
+            )
+            .await
+        } else {
+            let mut failed = None;
+            for &index in &plan.startup {
+                let registration = &registrations[index];
+                let run = start_node(registration, &container, &trigger, settings.startup_timeout);
+                match run.await {
+                    Ok(started) => record(started, &mut container, &mut lifespans),
+                    Err(failure) => {
+                        failed = Some(NodeError::new(
+                            registration.name.clone(),
+                            Stage::Startup,
+                            failure,
+                        ));
+                        break;
+                    }
+                }
+            }
+            failed
+        };
+
+        if let Some(failed) = failed {
+            let rollback = tear_down(lifespans, &hooks, &container, &trigger, &settings).await;
+            container.drop_in_reverse();
+            let error = StartupError::Failed { failed, rollback };
+            tracing::error!(%error, "startup failed; what had started was torn down");
+            return Err(error);
+        }
+
+        let mut index = DependencyIndex::default();
+        let dependency_registrations: Vec<&Registration> = registrations
+            .iter()
+            .filter(|r| r.kind == Kind::Dependency)
+            .collect();
+        for (slot, registration) in dependency_registrations.iter().enumerate() {
+            if let Some((ty, _)) = registration.provides {
+                index.insert(ty, slot);
+            }
+        }
+        let prepare = Prepare {
+            container: &container,
+            dependencies: Some(&index),
+        };
+        let dependencies = Arc::new(DependencyTable {
+            dependencies: dependency_registrations
+                .iter()
+                .filter_map(|r| match &r.body {
+                    RegistrationBody::Dependency(node) => Some(node.prepare(&prepare)),
+                    _ => None,
+                })
+                .collect(),
+        });
+        let router = Router::build(&routes, &prepare);
+        let live = Live {
+            router,
+            dependencies,
+            container,
+            body_limit: settings.body_limit,
+        };
+        let shared = Arc::new(Shared {
+            live: ArcSwapOption::from_pointee(live),
+            state: AtomicU8::new(LifecycleState::Running.as_u8()),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            trigger: trigger.clone(),
+            teardown: std::sync::Mutex::new(Some(Teardown { lifespans, hooks })),
+            outcome: OnceCell::new(),
+            settings,
+        });
+        watch_for_trigger(&shared);
+        tracing::info!(elapsed_ms = elapsed_ms(began), "started");
+        Ok(Running { shared })
+    }
+    .instrument(span)
+    .await
+}
+
+fn record(started: Started, container: &mut Container, lifespans: &mut Vec<StartedLifespan>) {
+    if let Some(produced) = started.produced {
+        produced.insert_into(container);
+    }
+    if let Some(lifespan) = started.lifespan {
+        lifespans.push(lifespan);
+    }
+}
+
+/// Starts every node as soon as the nodes it waits for have started.
+async fn start_concurrently(
+    registrations: &[Registration],
+    plan: &graph::Plan,
+    container: &mut Container,
+    lifespans: &mut Vec<StartedLifespan>,
+    trigger: &ShutdownTrigger,
+    settings: &Settings,
+) -> Option<NodeError> {
+    let mut remaining: Vec<usize> = plan.waits_for.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); registrations.len()];
+    for (to, froms) in plan.waits_for.iter().enumerate() {
+        for &from in froms {
+            dependents[from].push(to);
+        }
+    }
+    // Launch in plan order, so that ties keep the documented order.
+    let position: std::collections::HashMap<usize, usize> = plan
+        .startup
+        .iter()
+        .enumerate()
+        .map(|(at, &index)| (index, at))
+        .collect();
+    let mut running = FuturesUnordered::new();
+    let launch = |index: usize, container: &Container| {
+        let run = start_node(
+            &registrations[index],
+            container,
+            trigger,
+            settings.startup_timeout,
+        );
+        async move { (index, run.await) }
+    };
+    for &index in &plan.startup {
+        if remaining[index] == 0 {
+            running.push(launch(index, container));
+        }
+    }
+    while let Some((index, result)) = running.next().await {
+        match result {
+            Ok(started) => {
+                record(started, container, lifespans);
+                let mut ready: Vec<usize> = Vec::new();
+                for &dependent in &dependents[index] {
+                    if remaining[dependent] > 0 {
+                        remaining[dependent] -= 1;
+                        if remaining[dependent] == 0 && position.contains_key(&dependent) {
+                            ready.push(dependent);
+                        }
+                    }
+                }
+                ready.sort_by_key(|index| position[index]);
+                for next in ready {
+                    running.push(launch(next, container));
+                }
+            }
+            Err(failure) => {
+                // Cancel what is still starting: dropping a run cancels it (and aborts a
+                // lifespan's task once its handle is dropped with it).
+                drop(running);
+                return Some(NodeError::new(
+                    registrations[index].name.clone(),
+                    Stage::Startup,
+                    failure,
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// In-process, a `Shutdown` handle's trigger starts the shutdown once requests drain.
+fn watch_for_trigger(shared: &Arc<Shared>) {
+    let weak = Arc::downgrade(shared);
+    let triggered = shared.trigger.triggered();
+    tokio::spawn(async move {
+        triggered.await;
+        if let Some(shared) = weak.upgrade() {
+            let running = Running { shared };
+            if let Err(error) = running.shutdown().await {
+                tracing::error!(%error, "shutdown reported failures");
+            }
+        }
+    });
+}
+
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+fn unavailable(message: &str) -> Response {
+    let mut response = Response::json_value(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({ "error": message }),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    response
+}
+
+pub(crate) fn startup_failed_response() -> Response {
+    unavailable("the app failed to start")
+}
+
+impl Running {
+    /// Where the app is in its life: `Running`, `Stopping` or `Stopped`.
+    pub fn state(&self) -> LifecycleState {
+        LifecycleState::from_u8(self.shared.state.load(Ordering::SeqCst))
+    }
+
+    /// The resource of type `T`, for code outside handlers; `None` if nothing provides it or
+    /// the app has stopped.
+    pub fn resource<T: Send + Sync + 'static>(&self) -> Option<Res<T>> {
+        self.shared
+            .live
+            .load()
+            .as_ref()
+            .and_then(|live| live.container.get::<T>())
+    }
+
+    /// Answers one request in-process: no socket.
+    pub fn execute(
+        &self,
+        request: impl Into<Request>,
+    ) -> impl std::future::Future<Output = Response> + Send + 'static {
+        let request = request.into();
+        let shared = Arc::clone(&self.shared);
+        async move { dispatch(&shared, request).await }
+    }
+
+    /// Asks for a graceful shutdown without waiting for it, like a
+    /// [`Shutdown`](crate::Shutdown) handle.
+    pub fn trigger_shutdown(&self) {
+        self.shared.trigger.trigger();
+    }
+
+    /// Resolves when a shutdown is asked for (by a `Shutdown` handle, a signal under `serve`,
+    /// or [`Running::trigger_shutdown`]).
+    pub fn shutdown_requested(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.shared.trigger.triggered()
+    }
+
+    /// Stops the app: stops taking requests, lets those in flight finish within the grace
+    /// period, runs lifespans' teardown in reverse start order, then shutdown hooks in
+    /// registration order, then drops resources in reverse start order.
+    ///
+    /// Every failure comes back together. Calling it again returns the first call's result.
+    pub fn shutdown(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), ShutdownError>> + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        async move {
+            let outcome = shared
+                .outcome
+                .get_or_init(|| stop(Arc::clone(&shared)))
+                .await;
+            outcome.clone()
+        }
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+}
+
+async fn dispatch(shared: &Shared, request: Request) -> Response {
+    shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    let _guard = InFlight(shared);
+    if shared.state.load(Ordering::SeqCst) != LifecycleState::Running.as_u8() {
+        return unavailable("the app is shutting down");
+    }
+    let Some(live) = shared.live.load_full() else {
+        return unavailable("the app has stopped");
+    };
+    live.dispatch(request, &shared.trigger).await
+}
+
+impl Live {
+    async fn dispatch(&self, request: Request, trigger: &ShutdownTrigger) -> Response {
+        let (mut parts, body) = request.inner.into_parts();
+        if body.len() > self.body_limit {
+            return crate::rejection::Rejection::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the request body is larger than the limit of {} bytes",
+                    self.body_limit
+                ),
+            )
+            .into_response();
+        }
+        let (handler, params) = match self.router.find(&parts.method, parts.uri.path()) {
+            Found::Handler { handler, params } => (handler, params),
+            Found::NotFound => {
+                return Response::json_value(
+                    StatusCode::NOT_FOUND,
+                    &serde_json::json!({ "error": "Not Found" }),
+                );
+            }
+            Found::MethodNotAllowed(allow) => {
+                let mut response = Response::json_value(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &serde_json::json!({ "error": "Method Not Allowed" }),
+                );
+                response.headers_mut().insert(header::ALLOW, allow);
+                return response;
+            }
+        };
+        let head = parts.method == http::Method::HEAD;
+        let mut scope = Scope::new(Arc::clone(&self.dependencies));
+        let result = {
+            let mut cx = Context {
+                request: Some(RequestContext {
+                    parts: &mut parts,
+                    params: &params,
+                    scope: &mut scope,
+                }),
+                lifespan: None,
+                shutdown: trigger,
+            };
+            AssertUnwindSafe(handler.call(&mut cx, body))
+                .catch_unwind()
+                .await
+        };
+        let (mut response, outcome) = match result {
+            Ok(response) => {
+                let status = response.status();
+                let outcome = if response.is_handler_failure() {
+                    Outcome::Failed(status)
+                } else {
+                    Outcome::Responded(status)
+                };
+                (response, outcome)
+            }
+            Err(panic) => {
+                tracing::error!(
+                    method = %parts.method,
+                    path = parts.uri.path(),
+                    panic = %crate::error::panic_message(panic.as_ref()),
+                    "handler panicked"
+                );
+                (Response::internal_error(), Outcome::Panicked)
+            }
+        };
+        scope.finish(outcome).await;
+        if head {
+            response.strip_body();
+        }
+        response
+    }
+}
+
+async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
+    let span = tracing::info_span!("roadie.stop");
+    async move {
+        let began = Instant::now();
+        shared
+            .state
+            .store(LifecycleState::Stopping.as_u8(), Ordering::SeqCst);
+        shared.trigger.trigger();
+
+        // Drain: wait for requests in flight, within the grace period.
+        let drain = async {
+            loop {
+                let notified = shared.idle.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if shared.in_flight.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(shared.settings.grace_period, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = shared.in_flight.load(Ordering::SeqCst),
+                "the grace period ended with requests in flight"
+            );
+        }
+
+        let teardown = match shared.teardown.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let live = shared.live.swap(None);
+        let mut failures = Vec::new();
+        if let (Some(Teardown { lifespans, hooks }), Some(live)) = (teardown, live) {
+            failures = tear_down(
+                lifespans,
+                &hooks,
+                &live.container,
+                &shared.trigger,
+                &shared.settings,
+            )
+            .await;
+            drop(hooks);
+            match Arc::try_unwrap(live) {
+                Ok(live) => {
+                    let Live {
+                        router,
+                        dependencies,
+                        mut container,
+                        ..
+                    } = live;
+                    drop(router);
+                    drop(dependencies);
+                    container.drop_in_reverse();
+                }
+                Err(_) => tracing::warn!(
+                    "requests still in flight hold resources; they are dropped when those end"
+                ),
+            }
+        }
+        shared
+            .state
+            .store(LifecycleState::Stopped.as_u8(), Ordering::SeqCst);
+        tracing::info!(
+            elapsed_ms = elapsed_ms(began),
+            failures = failures.len(),
+            "stopped"
+        );
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError { failures })
+        }
+    }
+    .instrument(span)
+    .await
+}

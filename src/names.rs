@@ -1,0 +1,83 @@
+//! Readable names for types and functions, used in diagnostics, DOT output and logs.
+
+/// The name of `T` with module paths removed: `alloc::sync::Arc<my_app::Db>` reads `Arc<Db>`.
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    // Computed once per type at registration, never on the request path.
+    let full = std::any::type_name::<T>();
+    Box::leak(shorten(full).into_boxed_str())
+}
+
+/// Removes the module path of every path segment in a type name.
+pub(crate) fn shorten(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut segment = String::new();
+    for ch in full.chars() {
+        match ch {
+            '<' | '>' | ',' | ' ' | '(' | ')' | '[' | ']' | '&' | ';' => {
+                out.push_str(last_segment(&segment));
+                segment.clear();
+                out.push(ch);
+            }
+            _ => segment.push(ch),
+        }
+    }
+    out.push_str(last_segment(&segment));
+    out
+}
+
+fn last_segment(path: &str) -> &str {
+    path.rsplit("::").next().unwrap_or(path)
+}
+
+/// The name of a node registered from a function or closure of type `F`.
+///
+/// A function item reads as its own name (`database`); a closure reads as
+/// `closure in <enclosing fn>`, followed by `what` when given (for example the type it
+/// provides), so that two closures in one function can be told apart.
+pub(crate) fn callable_name<F>(what: Option<&str>) -> String {
+    let full = std::any::type_name::<F>();
+    if full.contains("{{closure}}") {
+        let before = full.split("::{{closure}}").next().unwrap_or(full);
+        let parent = before.rsplit("::").next().unwrap_or(before);
+        match what {
+            Some(what) => format!("closure in {parent} ({what})"),
+            None => format!("closure in {parent}"),
+        }
+    } else {
+        // Strip generic arguments of a function item: `make::<u8>` stays readable.
+        let without_generics = match full.find('<') {
+            Some(at) => &full[..at],
+            None => full,
+        };
+        let trimmed = without_generics.trim_end_matches("::");
+        last_segment(trimmed).to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database() {}
+
+    #[test]
+    fn shortens_nested_paths() {
+        assert_eq!(shorten("alloc::sync::Arc<my_app::db::Pool>"), "Arc<Pool>");
+        assert_eq!(
+            shorten("core::option::Option<(u8, a::B)>"),
+            "Option<(u8, B)>"
+        );
+    }
+
+    #[test]
+    fn names_function_items_and_closures() {
+        assert_eq!(callable_name::<fn()>(None), "fn()");
+        let f = database;
+        fn name_of<F>(_: &F) -> String {
+            callable_name::<F>(None)
+        }
+        assert_eq!(name_of(&f), "database");
+        let c = || ();
+        assert_eq!(name_of(&c), "closure in names_function_items_and_closures");
+    }
+}
