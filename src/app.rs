@@ -70,6 +70,8 @@ pub(crate) struct Blueprint {
     pub(crate) settings: Settings,
     /// Problems found at registration, reported with validation's.
     pub(crate) problems: Vec<Problem>,
+    /// The module name, prefixed to node names when this app is merged into another.
+    pub(crate) module: Option<String>,
 }
 
 /// A web service's lifecycle container: startup providers, lifespans, request-scoped
@@ -135,7 +137,7 @@ impl App {
         }
     }
 
-    fn blueprint_mut(&mut self) -> &mut Blueprint {
+    pub(crate) fn blueprint_mut(&mut self) -> &mut Blueprint {
         // A changed app is a new app: it starts afresh on its next `execute`.
         self.lazy = Arc::new(OnceCell::new());
         Arc::make_mut(&mut self.blueprint)
@@ -422,5 +424,9 @@ impl App {
 
     pub(crate) fn blueprint(&self) -> &Arc<Blueprint> {
         &self.blueprint
+    }
+
+    pub(crate) fn set_last(&mut self, last: Option<usize>) {
+        self.last = last;
     }
 }

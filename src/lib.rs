@@ -38,6 +38,7 @@
 extern crate self as roadie;
 
 mod app;
+mod compose;
 mod container;
 mod error;
 mod extract;
@@ -60,6 +61,7 @@ pub use bytes::Bytes;
 pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
 pub use crate::app::App;
+pub use crate::compose::{value, Value};
 pub use crate::container::{Container, Res};
 pub use crate::error::{
     BoxError, Error, Failure, NodeError, Problem, ShutdownError, Stage, StartupError,

@@ -256,6 +256,12 @@ pub struct Entry {
     slot: Box<dyn ErasedSlot>,
 }
 
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry").finish_non_exhaustive()
+    }
+}
+
 impl Entry {
     pub(crate) fn new<T: Send + Sync + 'static>(
         name: &'static str,

@@ -18,7 +18,7 @@ pub use self::request::{Json, Path, Query};
 pub use self::resources::Shutdown;
 use crate::container::Container;
 use crate::names::short_type_name;
-pub use crate::rejection::Rejection;
+pub(crate) use crate::rejection::Rejection;
 use crate::routing::Params;
 use crate::scope::Scope;
 
@@ -145,14 +145,6 @@ pub(crate) struct RequestContext<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub(crate) fn outside_request(shutdown: &'a crate::lifecycle::ShutdownTrigger) -> Self {
-        Self {
-            request: None,
-            lifespan: None,
-            shutdown,
-        }
-    }
-
     /// The request's head (method, URI, headers, extensions), when called for a request.
     pub fn parts(&self) -> Option<&http::request::Parts> {
         self.request.as_ref().map(|r| &*r.parts)

@@ -1,0 +1,217 @@
+//! Composition and test doubles: apps built from modules, providers replaced in tests.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use crate::app::{App, Registration, RegistrationBody};
+use crate::container::Produced;
+use crate::error::{Failure, Problem};
+use crate::extract::{Needs, Prepare};
+use crate::graph::Kind;
+use crate::lifecycle::ShutdownTrigger;
+use crate::lifespan::LifespanSlot;
+use crate::names::short_type_name;
+use crate::provider::{IntoDependency, IntoProvider, NodeBody, NodeFuture, NodeSpec, RunNode};
+
+impl App {
+    /// An empty app that is a module named `name`: once merged or nested into another app,
+    /// its nodes read `name::node` in errors, DOT output and logs.
+    ///
+    /// ```
+    /// use roadie::prelude::*;
+    /// use std::convert::Infallible;
+    ///
+    /// struct Pool;
+    /// fn pool() -> Result<Pool, Infallible> { Ok(Pool) }
+    ///
+    /// let users = App::module("users").on_startup(pool);
+    /// let app = App::new().merge(users);
+    /// assert_eq!(app.startup_order().unwrap(), ["users::pool"]);
+    /// ```
+    pub fn module(name: impl Into<String>) -> Self {
+        let mut app = App::new();
+        app.blueprint_mut().module = Some(name.into());
+        app
+    }
+
+    /// Joins another app's providers, lifespans, request-scoped dependencies, shutdown hooks
+    /// and routes into this one. Everything joins one graph: validation, order, rollback and
+    /// teardown work across modules exactly as inside one. This app's settings are kept.
+    pub fn merge(self, other: App) -> Self {
+        self.join(None, other)
+    }
+
+    /// Like [`App::merge`], with the other app's routes under `prefix` (`/api`): its route
+    /// `/users/{id}` answers at `/api/users/{id}`, and its `/` at `/api`.
+    pub fn nest(self, prefix: &str, other: App) -> Self {
+        self.join(Some(prefix), other)
+    }
+
+    fn join(mut self, prefix: Option<&str>, other: App) -> Self {
+        let theirs = other.blueprint();
+        let module = theirs.module.clone();
+        let qualify = |name: &str| match &module {
+            Some(module) => format!("{module}::{name}"),
+            None => name.to_owned(),
+        };
+        let mut problems = theirs.problems.clone();
+        let prefix = match prefix {
+            Some(prefix) if !prefix.starts_with('/') || (prefix.len() > 1 && prefix.ends_with('/')) => {
+                problems.push(Problem::Route {
+                    route: prefix.to_owned(),
+                    reason: "a nesting prefix starts with `/` and does not end with one (`/api`)".to_owned(),
+                });
+                None
+            }
+            Some("/") => None,
+            other => other,
+        };
+        let mut registrations: Vec<Registration> = Vec::with_capacity(theirs.registrations.len());
+        for registration in &theirs.registrations {
+            let mut registration = registration.clone();
+            if let RegistrationBody::Route(route) = &mut registration.body {
+                if let Some(prefix) = prefix {
+                    route.path = if route.path == "/" {
+                        prefix.to_owned()
+                    } else {
+                        format!("{prefix}{}", route.path)
+                    };
+                }
+                route.handler.name = qualify(&route.handler.name);
+                registration.name = format!("{} {} ({})", route.method, route.path, route.handler.name);
+            } else {
+                registration.name = qualify(&registration.name);
+            }
+            registrations.push(registration);
+        }
+        let blueprint = self.blueprint_mut();
+        blueprint.registrations.extend(registrations);
+        blueprint.problems.extend(problems);
+        let last = blueprint.registrations.len().checked_sub(1);
+        self.set_last(last);
+        self
+    }
+
+    /// Swaps the startup provider (or lifespan) of a type for another: a function, a
+    /// closure, an annotated provider, or a plain value through [`value`](crate::value).
+    ///
+    /// The replacement takes the original's place in the graph and goes through the same
+    /// checks (its own needs must be met). Shutdown hooks that use the type still run, against
+    /// the double. Replacing a type that nothing provides is a startup error that says so.
+    ///
+    /// ```
+    /// use roadie::prelude::*;
+    /// use std::convert::Infallible;
+    ///
+    /// struct Database { name: &'static str }
+    ///
+    /// fn app() -> App {
+    ///     App::new()
+    ///         .on_startup(|| Ok::<_, Infallible>(Database { name: "real" }))
+    ///         .get("/", |db: Res<Database>| async move { db.name })
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let test_app = app().replace(roadie::value(Database { name: "fake" }));
+    /// assert_eq!(test_app.execute(Request::get("/")).await.text(), "fake");
+    /// # }
+    /// ```
+    pub fn replace<M>(self, provider: impl IntoProvider<M>) -> Self {
+        self.replace_node(provider.into_node(), false)
+    }
+
+    /// Swaps the startup provider of `T` for a closure returning a plain `T`, the shortest
+    /// form for a test double: `app.replace_with(|| FakeDb::new())`.
+    pub fn replace_with<T, F>(self, make: F) -> Self
+    where
+        T: Send + Sync + 'static,
+        F: Fn() -> T + Send + Sync + 'static,
+    {
+        self.replace(move || Ok::<_, std::convert::Infallible>(make()))
+    }
+
+    /// Swaps the request-scoped dependency of a type for another.
+    pub fn replace_dependency<M>(self, dependency: impl IntoDependency<M>) -> Self {
+        self.replace_node(dependency.into_node(), true)
+    }
+
+    fn replace_node(mut self, spec: NodeSpec, request_scoped: bool) -> Self {
+        let by = spec.name.clone();
+        let Some((ty, ty_name)) = spec.provides else {
+            self.blueprint_mut().problems.push(Problem::ReplacedNothing { ty: "()", by });
+            return self;
+        };
+        let blueprint = self.blueprint_mut();
+        let target = blueprint.registrations.iter().position(|r| {
+            r.provides.map(|(t, _)| t) == Some(ty)
+                && if request_scoped {
+                    r.kind == Kind::Dependency
+                } else {
+                    matches!(r.kind, Kind::Provider | Kind::Lifespan)
+                }
+        });
+        let Some(target) = target else {
+            blueprint.problems.push(Problem::ReplacedNothing { ty: ty_name, by });
+            return self;
+        };
+        let original = &mut blueprint.registrations[target];
+        original.name = format!("{by} (replaces {})", original.name);
+        original.needs = spec.needs;
+        original.provides = spec.provides;
+        original.body = match spec.body {
+            NodeBody::Run(node) => RegistrationBody::Run(node),
+            NodeBody::Dependency(node) => RegistrationBody::Dependency(node),
+        };
+        if !request_scoped {
+            original.kind = Kind::Provider;
+        }
+        self.set_last(Some(target));
+        self
+    }
+}
+
+/// A provider of a ready-made value, made by [`value`].
+#[derive(Debug)]
+pub struct Value<T> {
+    value: Arc<T>,
+}
+
+/// A provider of a ready-made value: `app.on_startup(roadie::value(config))`, or
+/// `app.replace(roadie::value(fake))` in a test. Every start of the app shares the value.
+pub fn value<T: Send + Sync + 'static>(value: T) -> Value<T> {
+    Value {
+        value: Arc::new(value),
+    }
+}
+
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ValueMarker {}
+
+struct ValueNode<T> {
+    value: Arc<T>,
+}
+
+impl<T: Send + Sync + 'static> RunNode for ValueNode<T> {
+    fn run(&self, _prepare: &Prepare<'_>, _shutdown: ShutdownTrigger, _lifespan: Option<LifespanSlot>) -> NodeFuture {
+        let value = Arc::clone(&self.value);
+        Box::pin(async move { Ok::<_, Failure>(Some(Produced::from_arc(value))) })
+    }
+}
+
+impl<T: Send + Sync + 'static> IntoProvider<ValueMarker> for Value<T> {
+    fn into_node(self) -> NodeSpec {
+        NodeSpec {
+            name: format!("value({})", short_type_name::<T>()),
+            needs: Needs::default(),
+            provides: if TypeId::of::<T>() == TypeId::of::<()>() {
+                None
+            } else {
+                Some((TypeId::of::<T>(), short_type_name::<T>()))
+            },
+            body: NodeBody::Run(Arc::new(ValueNode { value: self.value })),
+        }
+    }
+}
+
