@@ -6,11 +6,11 @@ use std::sync::Arc;
 use crate::app::{App, Registration, RegistrationBody};
 use crate::container::Produced;
 use crate::error::{Failure, Problem};
-use crate::extract::{Needs, Prepare};
+use crate::extract::{Need, NeedKind, Needs, Prepare};
 use crate::graph::Kind;
 use crate::lifecycle::ShutdownTrigger;
 use crate::lifespan::LifespanSlot;
-use crate::names::short_type_name;
+use crate::names::{callable_name, short_type_name};
 use crate::provider::{IntoDependency, IntoProvider, NodeBody, NodeFuture, NodeSpec, RunNode};
 
 impl App {
@@ -70,7 +70,9 @@ impl App {
         for registration in &theirs.registrations {
             let mut registration = registration.clone();
             if let RegistrationBody::Route(route) = &mut registration.body {
-                if let Some(prefix) = prefix {
+                // A path without its leading `/` stays as it is, and validation says so
+                // (prefixed, `users` would silently become `/apiusers`).
+                if let Some(prefix) = prefix.filter(|_| route.path.starts_with('/')) {
                     route.path = if route.path == "/" {
                         prefix.to_owned()
                     } else {
@@ -128,7 +130,11 @@ impl App {
         T: Send + Sync + 'static,
         F: Fn() -> T + Send + Sync + 'static,
     {
-        self.replace(move || Ok::<_, std::convert::Infallible>(make()))
+        let name = callable_name::<F>(Some(short_type_name::<T>()));
+        let mut spec = IntoProvider::into_node(move || Ok::<_, std::convert::Infallible>(make()));
+        // Named for the caller's function or closure, not for the wrapper above.
+        spec.name = name;
+        self.replace_node(spec, false)
     }
 
     /// Swaps the request-scoped dependency of a type for another.
@@ -160,14 +166,51 @@ impl App {
         original.needs = spec.needs;
         original.provides = spec.provides;
         original.body = match spec.body {
+            // A plain provider in place of a lifespan stays a lifespan node, so that it keeps
+            // the lifespan's place in the startup order (providers the graph leaves free start
+            // before lifespans); it has nothing to tear down.
+            NodeBody::Run(node) if original.kind == Kind::Lifespan => {
+                original.needs.items.push(Need {
+                    kind: NeedKind::Provides,
+                    ty,
+                    ty_name,
+                    param: format!("Lifespan<{ty_name}>"),
+                });
+                RegistrationBody::Run(Arc::new(InPlaceOfLifespan(node)))
+            }
             NodeBody::Run(node) => RegistrationBody::Run(node),
             NodeBody::Dependency(node) => RegistrationBody::Dependency(node),
         };
-        if !request_scoped {
-            original.kind = Kind::Provider;
-        }
         self.set_last(Some(target));
         self
+    }
+}
+
+/// A plain provider standing in for a lifespan: it hands its value over where the lifespan
+/// would call `ready`, and its teardown does nothing.
+struct InPlaceOfLifespan(Arc<dyn RunNode>);
+
+impl RunNode for InPlaceOfLifespan {
+    fn run(
+        &self,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture {
+        let run = self.0.run(prepare, shutdown, None);
+        Box::pin(async move {
+            let produced = run.await?;
+            match lifespan {
+                Some(slot) => {
+                    // If the engine is gone (its start was cancelled), there is nothing to wait for.
+                    if slot.ready.send(produced).is_ok() {
+                        let _ = slot.stop.await;
+                    }
+                    Ok(None)
+                }
+                None => Ok(produced),
+            }
+        })
     }
 }
 

@@ -273,6 +273,12 @@ impl fmt::Display for Problem {
                 why,
             } => write!(f, "`{node}` asks for `{asks_for}`: {why}"),
             Self::Route { route, reason } => write!(f, "route `{route}`: {reason}"),
+            Self::ReplacedNothing { ty: "()", by } => write!(
+                f,
+                "`{by}` provides nothing, so it replaces nothing: a replacement returns the \
+                 value it stands in for (`Result<T, E>`), or use `App::replace_with` or \
+                 `roadie::value`"
+            ),
             Self::ReplacedNothing { ty, by } => write!(
                 f,
                 "`{by}` replaces `{ty}`, but nothing provides `{ty}`: register its provider \

@@ -1,1 +1,12 @@
 //! The guide: one chapter per topic. Every code block here is compiled and run as a test.
+
+/// The README, compiled so that its example stays true.
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+#[doc = include_str!("../README.md")]
+pub mod readme {}
+
+/// Modules and test doubles: apps built from modules with `merge` and `nest`, and providers
+/// replaced in tests.
+#[doc = include_str!("../docs/modules.md")]
+pub mod modules {}

@@ -36,7 +36,10 @@ fn last_segment(path: &str) -> &str {
 /// provides), so that two closures in one function can be told apart.
 pub(crate) fn callable_name<F>(what: Option<&str>) -> String {
     let full = std::any::type_name::<F>();
-    if full.contains("{{closure}}") {
+    // A closure's path ends in `{{closure}}`; a function item declared inside an async fn or
+    // a closure has `{{closure}}` earlier in its path (`tests::it::{{closure}}::database`) and
+    // still reads as its own name.
+    if full.ends_with("{{closure}}") {
         let before = full.split("::{{closure}}").next().unwrap_or(full);
         let parent = before.rsplit("::").next().unwrap_or(before);
         match what {
@@ -79,5 +82,10 @@ mod tests {
         assert_eq!(name_of(&f), "database");
         let c = || ();
         assert_eq!(name_of(&c), "closure in names_function_items_and_closures");
+        let in_closure = || {
+            fn inner() {}
+            name_of(&inner)
+        };
+        assert_eq!(in_closure(), "inner");
     }
 }

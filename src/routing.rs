@@ -99,9 +99,27 @@ impl Router {
                 continue;
             }
             if let Err(error) = matcher.insert(path.as_str(), slot) {
+                let mut reason = format!("{error}");
+                // Name the handlers on both sides: across modules, that says which modules.
+                if let matchit::InsertError::Conflict { with } = &error {
+                    if let Some((_, theirs)) = groups.iter().find(|(other, _)| other == with) {
+                        let names = |members: &[usize]| {
+                            members
+                                .iter()
+                                .map(|&index| format!("`{}`", routes[index].handler.name))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        reason = format!(
+                            "{reason} (`{path}` is handled by {}, `{with}` by {})",
+                            names(members),
+                            names(theirs)
+                        );
+                    }
+                }
                 problems.push(Problem::Route {
                     route: routes[members[0]].label(),
-                    reason: format!("{error}"),
+                    reason,
                 });
             }
         }

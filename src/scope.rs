@@ -107,6 +107,16 @@ impl<T: Send + 'static> Scoped<T> {
         self
     }
 
+    /// A value with an async release: the same as `Scoped::new(value).on_release(release)`.
+    pub fn with_release<F, Fut>(value: T, release: F) -> Self
+    where
+        F: FnOnce(T, Outcome) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HookOutput,
+    {
+        Self::new(value).on_release(release)
+    }
+
     /// The value.
     pub fn value(&self) -> &T {
         &self.value
