@@ -1,0 +1,73 @@
+//! The peer that `scripts/load.sh` measures the `todo` example against: the same read route
+//! (`GET /todos/{id}`) on axum, over the same SQLite pool, doing the same work per request.
+//!
+//! ```sh
+//! TODO_ADDR=127.0.0.1:3001 cargo run --release --example todo_axum
+//! ```
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+#[path = "todo/pool.rs"]
+mod pool;
+
+#[derive(Serialize)]
+struct Todo {
+    id: i64,
+    title: String,
+    done: bool,
+}
+
+async fn read(
+    State(pool): State<Arc<pool::Pool>>,
+    Path(id): Path<i64>,
+) -> Result<Json<Todo>, StatusCode> {
+    let connection = pool.take().await.ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
+    let found = connection
+        .query_row(
+            "SELECT id, title, done FROM todos WHERE id = ?1",
+            [id],
+            |row| {
+                Ok(Todo {
+                    id: row.get(0)?,
+                    title: row.get(1)?,
+                    done: row.get(2)?,
+                })
+            },
+        )
+        .optional();
+    pool.give_back(connection);
+    match found {
+        Ok(Some(todo)) => Ok(Json(todo)),
+        Ok(None) => Err(StatusCode::NOT_FOUND),
+        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::var("TODO_ADDR").unwrap_or_else(|_| "127.0.0.1:3001".into());
+    let database = std::env::var("TODO_DATABASE").unwrap_or_else(|_| {
+        let path = std::env::temp_dir().join("roadie-todo.sqlite3");
+        path.to_string_lossy().into_owned()
+    });
+    let size = std::env::var("TODO_POOL_SIZE").map_or(Ok(4), |size| size.parse())?;
+    let pool = Arc::new(pool::Pool::open(&database, size)?);
+    let app = axum::Router::new()
+        .route("/todos/:id", axum::routing::get(read))
+        .with_state(Arc::clone(&pool));
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("todo_axum: serving on http://{addr}/todos/{{id}}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    pool.close()?;
+    Ok(())
+}
