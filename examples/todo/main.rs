@@ -23,8 +23,8 @@ use std::sync::Mutex;
 
 mod pool;
 
-use roadie::prelude::*;
 use pool::Pool;
+use roadie::prelude::*;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +69,10 @@ fn pool(config: &Config) -> Result<Pool, rusqlite::Error> {
 struct Conn(Mutex<Connection>);
 
 impl Conn {
-    fn with<T>(&self, query: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, HttpError> {
+    fn with<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, HttpError> {
         let connection = self.0.lock().unwrap_or_else(|e| e.into_inner());
         query(&connection).map_err(|error| {
             tracing::error!(%error, "query failed");
@@ -81,11 +84,16 @@ impl Conn {
 #[dependency] // request-scoped: taken on first use, given back after the response
 async fn connection(pool: Res<Pool>) -> Result<Scoped<Conn>, HttpError> {
     let connection = pool.take().await.ok_or_else(|| {
-        HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "the database pool is closed")
+        HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database pool is closed",
+        )
     })?;
-    Ok(Scoped::new(Conn(Mutex::new(connection))).on_release(move |conn, _outcome| async move {
-        pool.give_back(conn.0.into_inner().unwrap_or_else(|e| e.into_inner()));
-    }))
+    Ok(
+        Scoped::new(Conn(Mutex::new(connection))).on_release(move |conn, _outcome| async move {
+            pool.give_back(conn.0.into_inner().unwrap_or_else(|e| e.into_inner()));
+        }),
+    )
 }
 
 #[on_shutdown]
@@ -140,20 +148,32 @@ async fn list(conn: Dep<Conn>) -> Result<Json<Vec<Todo>>, HttpError> {
 }
 
 #[post("/todos")]
-async fn create(conn: Dep<Conn>, Json(new): Json<NewTodo>) -> Result<(StatusCode, Json<Todo>), HttpError> {
+async fn create(
+    conn: Dep<Conn>,
+    Json(new): Json<NewTodo>,
+) -> Result<(StatusCode, Json<Todo>), HttpError> {
     if new.title.trim().is_empty() {
-        return Err(HttpError::new(StatusCode::UNPROCESSABLE_ENTITY, "a todo needs a title"));
+        return Err(HttpError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a todo needs a title",
+        ));
     }
     let todo = conn.with(|c| {
         c.execute("INSERT INTO todos (title) VALUES (?1)", [&new.title])?;
-        Ok(Todo { id: c.last_insert_rowid(), title: new.title, done: false })
+        Ok(Todo {
+            id: c.last_insert_rowid(),
+            title: new.title,
+            done: false,
+        })
     })?;
     Ok((StatusCode::CREATED, Json(todo)))
 }
 
 #[get("/todos/{id}")]
 async fn read(Path(id): Path<i64>, conn: Dep<Conn>) -> Result<Json<Todo>, HttpError> {
-    conn.with(|c| find(c, id))?.map(Json).ok_or_else(|| not_found(id))
+    conn.with(|c| find(c, id))?
+        .map(Json)
+        .ok_or_else(|| not_found(id))
 }
 
 #[put("/todos/{id}")]
@@ -199,8 +219,7 @@ fn app() -> App {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let addr = env_or("TODO_ADDR", || "127.0.0.1:3000".into());
@@ -241,7 +260,9 @@ mod tests {
         let todo: Todo = created.json();
         assert_eq!((todo.title.as_str(), todo.done), ("pack the van", false));
 
-        let read = app.execute(Request::get(format!("/todos/{}", todo.id))).await;
+        let read = app
+            .execute(Request::get(format!("/todos/{}", todo.id)))
+            .await;
         assert_eq!(read.json::<Todo>().title, "pack the van");
 
         let updated = app
@@ -256,9 +277,13 @@ mod tests {
         let list = app.execute(Request::get("/todos")).await;
         assert_eq!(list.json::<Vec<Todo>>().len(), 1);
 
-        let deleted = app.execute(Request::delete(format!("/todos/{}", todo.id))).await;
+        let deleted = app
+            .execute(Request::delete(format!("/todos/{}", todo.id)))
+            .await;
         assert_eq!(deleted.status(), 204);
-        let gone = app.execute(Request::get(format!("/todos/{}", todo.id))).await;
+        let gone = app
+            .execute(Request::get(format!("/todos/{}", todo.id)))
+            .await;
         assert_eq!(gone.status(), 404);
         app.shutdown().await.unwrap();
     }

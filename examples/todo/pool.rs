@@ -49,7 +49,10 @@ impl Pool {
     }
 
     /// How many connections are idle.
-    #[allow(dead_code, reason = "the todo example's tests read it; its axum peer does not")]
+    #[allow(
+        dead_code,
+        reason = "the todo example's tests read it; its axum peer does not"
+    )]
     pub(crate) fn idle(&self) -> usize {
         self.lock().len()
     }
@@ -66,6 +69,8 @@ impl Pool {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
-        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
