@@ -56,6 +56,17 @@ impl Kind {
         matches!(self, Self::Startup | Self::Dependency)
     }
 
+    /// How an instance of a generic function registers without the attribute.
+    fn register_instance(self) -> &'static str {
+        match self {
+            Self::Startup => ".on_startup(make::<Config>)",
+            Self::Shutdown => ".on_shutdown(close::<Database>)",
+            Self::Dependency => ".dependency(make::<Conn>)",
+            Self::Lifespan => ".lifespan(pool::<Pool>)",
+            Self::Route => ".get(\"/path\", handler::<User>)",
+        }
+    }
+
     /// What the function is called in messages.
     fn noun(self) -> &'static str {
         match self {
@@ -160,7 +171,8 @@ pub(crate) fn analyze(attribute: &str, kind: Kind, item: ItemFn) -> syn::Result<
             format!(
                 "`#[{attribute}]` cannot take a generic function: roadie finds what it needs by \
                  concrete type; name concrete types, or register an instance of a generic \
-                 function without the attribute (`.on_startup(make::<Config>)`)"
+                 function without the attribute (`{}`)",
+                kind.register_instance()
             ),
         );
     } else if let Some(where_clause) = &sig.generics.where_clause {
@@ -186,6 +198,7 @@ pub(crate) fn analyze(attribute: &str, kind: Kind, item: ItemFn) -> syn::Result<
         }
     }
 
+    let generic = !sig.generics.params.is_empty();
     let mut params = Vec::new();
     for (index, input) in sig.inputs.iter().enumerate() {
         match input {
@@ -199,7 +212,9 @@ pub(crate) fn analyze(attribute: &str, kind: Kind, item: ItemFn) -> syn::Result<
                 ),
             ),
             FnArg::Typed(typed) => {
-                if let Some(param) = check_param(&mut errors, index, name, &typed.pat, &typed.ty) {
+                if let Some(param) =
+                    check_param(&mut errors, index, name, generic, &typed.pat, &typed.ty)
+                {
                     params.push(param);
                 }
             }
@@ -233,6 +248,7 @@ fn check_param(
     errors: &mut Errors,
     index: usize,
     function: &Ident,
+    generic: bool,
     pat: &Pat,
     ty: &Type,
 ) -> Option<Param> {
@@ -247,10 +263,10 @@ fn check_param(
         _ => format_ident!("__roadie_arg{}", index),
     };
     let kind = if let Type::Reference(reference) = ty {
-        check_resource(errors, reference, ty)?;
+        check_resource(errors, reference, ty, generic)?;
         ParamKind::Borrowed((*reference.elem).clone())
     } else if let Some(reference) = optional_reference(ty) {
-        check_resource(errors, reference, ty)?;
+        check_resource(errors, reference, ty, generic)?;
         ParamKind::OptionalBorrowed((*reference.elem).clone())
     } else {
         let found = Borrows::find(ty);
@@ -285,16 +301,16 @@ fn check_param(
 }
 
 /// Checks `&T` (alone or in `Option<&T>`): shared, with no lifetime, of a `'static` type.
-fn check_resource(errors: &mut Errors, reference: &TypeReference, whole: &Type) -> Option<()> {
+fn check_resource(
+    errors: &mut Errors,
+    reference: &TypeReference,
+    whole: &Type,
+    generic: bool,
+) -> Option<()> {
     let elem = &reference.elem;
-    if let Some(mutability) = &reference.mutability {
-        let span = reference
-            .and_token
-            .span
-            .join(mutability.span)
-            .unwrap_or(mutability.span);
-        errors.push(syn::Error::new(
-            span,
+    if reference.mutability.is_some() {
+        errors.push(syn::Error::new_spanned(
+            reference,
             format!(
                 "`{}`: resources are shared by every request and read-only; take `&{}` and put \
                  what must change behind a lock or an atomic inside it (`Mutex<...>`)",
@@ -305,7 +321,8 @@ fn check_resource(errors: &mut Errors, reference: &TypeReference, whole: &Type) 
         return None;
     }
     if let Some(lifetime) = &reference.lifetime {
-        if lifetime.ident != "_" {
+        // A lifetime declared by the function is reported with its generics.
+        if lifetime.ident != "_" && !generic {
             errors.spanned(
                 lifetime,
                 format!(
