@@ -216,7 +216,8 @@ fn check_bindings(errors: &mut Errors, path: &LitStr, params: &[PathParam], func
         errors.spanned(
             path,
             format!(
-                "{} in the path {} not bound: no parameter of `{}` reads the path; add {example}",
+                "{} in the path {} not bound: no parameter of `{}` reads the path; add {example} \
+                 (`Path(_): Path<String>` to ignore it)",
                 list(params),
                 if params.len() == 1 { "is" } else { "are" },
                 function.item.sig.ident
