@@ -10,3 +10,9 @@ pub mod readme {}
 /// replaced in tests.
 #[doc = include_str!("../docs/modules.md")]
 pub mod modules {}
+
+/// The attribute macros: `#[on_startup]`, `#[on_shutdown]`, `#[dependency]`, `#[lifespan]` and
+/// the route attributes, what they accept and what they write.
+#[cfg(feature = "macros")]
+#[doc = include_str!("../docs/macros.md")]
+pub mod macros {}

@@ -1,0 +1,121 @@
+//! The arguments of the attributes: none for the node attributes, the path for the method
+//! attributes (`#[get("/users/{id}")]`), the method and path for `#[route(OPTIONS, "/x")]`.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{ParseStream, Parser};
+use syn::{Ident, LitStr, Token};
+
+/// Checks that a node attribute (`#[on_startup]`, ...) was given no arguments.
+pub(crate) fn none(attribute: &str, args: TokenStream) -> syn::Result<()> {
+    if args.is_empty() {
+        Ok(())
+    } else {
+        Err(syn::Error::new_spanned(
+            args,
+            format!(
+                "`#[{attribute}]` takes no arguments: write `#[{attribute}]` on its own \
+                 (to rename the node, call `.named(\"...\")` after registering it)"
+            ),
+        ))
+    }
+}
+
+/// The arguments of a route attribute.
+pub(crate) struct RouteArgs {
+    /// The HTTP method, uppercase.
+    pub(crate) method: String,
+    /// The path pattern, as written.
+    pub(crate) path: LitStr,
+}
+
+/// Parses the path of a method attribute: `#[get("/users/{id}")]`.
+pub(crate) fn method_route(
+    attribute: &str,
+    method: &str,
+    args: TokenStream,
+) -> syn::Result<RouteArgs> {
+    let example = format!("`#[{attribute}(\"/users/{{id}}\")]`");
+    if args.is_empty() {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            format!("`#[{attribute}]` needs the route's path: {example}"),
+        ));
+    }
+    let parser = |input: ParseStream<'_>| {
+        let path: LitStr = input.parse().map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                format!("expected the route's path as a string literal: {example}"),
+            )
+        })?;
+        input.parse::<Option<Token![,]>>()?;
+        if !input.is_empty() {
+            let rest: TokenStream = input.parse()?;
+            return Err(syn::Error::new_spanned(
+                rest,
+                format!("`#[{attribute}]` takes only the route's path: {example}"),
+            ));
+        }
+        Ok(RouteArgs {
+            method: method.to_owned(),
+            path,
+        })
+    };
+    parser.parse2(args)
+}
+
+/// Parses the method and path of `#[route(OPTIONS, "/x")]`.
+pub(crate) fn any_route(args: TokenStream) -> syn::Result<RouteArgs> {
+    const EXAMPLE: &str = "`#[route(OPTIONS, \"/users/{id}\")]`";
+    if args.is_empty() {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            format!("`#[route]` needs a method and a path: {EXAMPLE}"),
+        ));
+    }
+    let parser = |input: ParseStream<'_>| {
+        if input.peek(LitStr) {
+            return Err(input.error(format!(
+                "`#[route]` takes the method first, as an uppercase word: {EXAMPLE}"
+            )));
+        }
+        let method: Ident = input.parse().map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                format!("expected an HTTP method such as `OPTIONS`: {EXAMPLE}"),
+            )
+        })?;
+        let name = method.to_string();
+        if name.chars().any(|c| c.is_ascii_lowercase()) {
+            return Err(syn::Error::new_spanned(
+                &method,
+                format!(
+                    "HTTP methods are written in uppercase: `#[route({}, ...)]`",
+                    name.to_ascii_uppercase()
+                ),
+            ));
+        }
+        if !input.peek(Token![,]) {
+            return Err(input.error(format!(
+                "expected `,` and the route's path after the method: {EXAMPLE}"
+            )));
+        }
+        input.parse::<Token![,]>()?;
+        let path: LitStr = input.parse().map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                format!("expected the route's path as a string literal: {EXAMPLE}"),
+            )
+        })?;
+        input.parse::<Option<Token![,]>>()?;
+        if !input.is_empty() {
+            let rest: TokenStream = input.parse()?;
+            return Err(syn::Error::new_spanned(
+                rest,
+                format!("`#[route]` takes only a method and a path: {EXAMPLE}"),
+            ));
+        }
+        Ok(RouteArgs { method: name, path })
+    };
+    parser.parse2(args)
+}

@@ -1,0 +1,18 @@
+use roadie::prelude::*;
+
+struct Pool;
+
+#[get("/")]
+fn index() -> &'static str {
+    "sync"
+}
+
+#[lifespan]
+fn pool(lifespan: Lifespan<Pool>) {
+    let _ = lifespan;
+}
+
+#[on_startup]
+unsafe fn dangerous() {}
+
+fn main() {}
