@@ -220,6 +220,20 @@ pub(crate) fn analyze(attribute: &str, kind: Kind, item: ItemFn) -> syn::Result<
             }
         }
     }
+    if kind == Kind::Lifespan
+        && !params
+            .iter()
+            .any(|param| matches!(last_segment(&param.ty), Some((ident, _)) if ident == "Lifespan"))
+    {
+        errors.spanned(
+            &sig.ident,
+            format!(
+                "a lifespan takes a `Lifespan<T>` parameter, to register `T` with \
+                 `lifespan.ready(value).await`: write `async fn {name}(lifespan: Lifespan<T>, ...)` \
+                 (`Lifespan<()>` registers nothing)"
+            ),
+        );
+    }
     if let Some(variadic) = &sig.variadic {
         errors.spanned(variadic, "an annotated function cannot be variadic");
     }

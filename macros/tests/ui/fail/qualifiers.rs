@@ -15,4 +15,7 @@ fn pool(lifespan: Lifespan<Pool>) {
 #[on_startup]
 unsafe fn dangerous() {}
 
+#[lifespan]
+async fn no_handle(_pool: &Pool) {}
+
 fn main() {}
