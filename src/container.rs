@@ -215,7 +215,7 @@ mod tests {
             self.1.lock().unwrap().push(self.0);
         }
     }
-    struct Other(Noisy);
+    struct Other(#[expect(dead_code, reason = "only its drop matters")] Noisy);
 
     #[test]
     fn drops_in_reverse_registration_order() {

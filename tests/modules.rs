@@ -535,7 +535,10 @@ async fn a_nested_route_without_its_leading_slash_is_an_error() {
     let problems = problems(app.validate().unwrap_err());
     assert_eq!(problems.len(), 1, "{problems:?}");
     let text = problems[0].to_string();
-    assert!(text.contains("route `GET items`: a path must start with `/`"), "{text}");
+    assert!(
+        text.contains("route `GET items`: a path must start with `/`"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
