@@ -56,10 +56,13 @@ impl App {
         };
         let mut problems = theirs.problems.clone();
         let prefix = match prefix {
-            Some(prefix) if !prefix.starts_with('/') || (prefix.len() > 1 && prefix.ends_with('/')) => {
+            Some(prefix)
+                if !prefix.starts_with('/') || (prefix.len() > 1 && prefix.ends_with('/')) =>
+            {
                 problems.push(Problem::Route {
                     route: prefix.to_owned(),
-                    reason: "a nesting prefix starts with `/` and does not end with one (`/api`)".to_owned(),
+                    reason: "a nesting prefix starts with `/` and does not end with one (`/api`)"
+                        .to_owned(),
                 });
                 None
             }
@@ -80,7 +83,8 @@ impl App {
                     };
                 }
                 route.handler.name = qualify(&route.handler.name);
-                registration.name = format!("{} {} ({})", route.method, route.path, route.handler.name);
+                registration.name =
+                    format!("{} {} ({})", route.method, route.path, route.handler.name);
             } else {
                 registration.name = qualify(&registration.name);
             }
@@ -145,7 +149,9 @@ impl App {
     fn replace_node(mut self, spec: NodeSpec, request_scoped: bool) -> Self {
         let by = spec.name.clone();
         let Some((ty, ty_name)) = spec.provides else {
-            self.blueprint_mut().problems.push(Problem::ReplacedNothing { ty: "()", by });
+            self.blueprint_mut()
+                .problems
+                .push(Problem::ReplacedNothing { ty: "()", by });
             return self;
         };
         let blueprint = self.blueprint_mut();
@@ -158,7 +164,9 @@ impl App {
                 }
         });
         let Some(target) = target else {
-            blueprint.problems.push(Problem::ReplacedNothing { ty: ty_name, by });
+            blueprint
+                .problems
+                .push(Problem::ReplacedNothing { ty: ty_name, by });
             return self;
         };
         let original = &mut blueprint.registrations[target];
@@ -237,7 +245,12 @@ struct ValueNode<T> {
 }
 
 impl<T: Send + Sync + 'static> RunNode for ValueNode<T> {
-    fn run(&self, _prepare: &Prepare<'_>, _shutdown: ShutdownTrigger, _lifespan: Option<LifespanSlot>) -> NodeFuture {
+    fn run(
+        &self,
+        _prepare: &Prepare<'_>,
+        _shutdown: ShutdownTrigger,
+        _lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture {
         let value = Arc::clone(&self.value);
         Box::pin(async move { Ok::<_, Failure>(Some(Produced::from_arc(value))) })
     }
@@ -257,4 +270,3 @@ impl<T: Send + Sync + 'static> IntoProvider<ValueMarker> for Value<T> {
         }
     }
 }
-
