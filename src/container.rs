@@ -154,9 +154,13 @@ impl Container {
     pub(crate) fn drop_in_reverse(&mut self) {
         let raw: &mut RawMap<_> = self.map.as_mut();
         while let Some((key, _, name)) = self.order.pop() {
-            let value = raw.remove(&key);
-            tracing::trace!(resource = name, "dropping resource");
-            drop(value);
+            let _span = tracing::info_span!("roadie.drop", resource = name).entered();
+            let began = std::time::Instant::now();
+            drop(raw.remove(&key));
+            tracing::debug!(
+                elapsed_ms = began.elapsed().as_secs_f64() * 1000.0,
+                "resource dropped"
+            );
         }
     }
 }
