@@ -299,7 +299,7 @@ fn start_node(
     trigger: &ShutdownTrigger,
     default_timeout: Option<Duration>,
     abandoned: &Abandoned,
-) -> impl std::future::Future<Output = Result<Started, Failure>> + Send + 'static {
+) -> futures_util::future::BoxFuture<'static, Result<Started, Failure>> {
     let RegistrationBody::Run(node) = &registration.body else {
         unreachable!("only providers and lifespans start");
     };
@@ -379,6 +379,7 @@ fn start_node(
         result
     }
     .instrument(span)
+    .boxed()
 }
 
 fn join_failure(join: tokio::task::JoinError) -> Failure {
