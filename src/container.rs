@@ -1,6 +1,7 @@
 //! The session-scoped container: one value per type, shared for the life of the app.
 
 use std::any::TypeId;
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -94,6 +95,8 @@ pub struct Container {
     /// `(key in the map, type of the value, name)` in registration order, for dropping in
     /// reverse.
     order: Vec<(TypeId, TypeId, &'static str)>,
+    /// The types of the values, to answer `contains_type` without a scan.
+    types: HashSet<TypeId>,
 }
 
 impl Default for Container {
@@ -107,6 +110,7 @@ impl Container {
         Self {
             map: SendSyncAnyMap::new(),
             order: Vec::new(),
+            types: HashSet::new(),
         }
     }
 
@@ -137,11 +141,12 @@ impl Container {
 
     /// Whether a resource of the type with this id was registered.
     pub(crate) fn contains_type(&self, ty: TypeId) -> bool {
-        self.order.iter().any(|(_, t, _)| *t == ty)
+        self.types.contains(&ty)
     }
 
     pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
         if self.map.insert(value).is_none() {
+            self.types.insert(TypeId::of::<T>());
             self.order.push((
                 TypeId::of::<Arc<T>>(),
                 TypeId::of::<T>(),
@@ -153,10 +158,15 @@ impl Container {
     /// Drops every value, last registered first.
     pub(crate) fn drop_in_reverse(&mut self) {
         let raw: &mut RawMap<_> = self.map.as_mut();
-        while let Some((key, _, name)) = self.order.pop() {
-            let value = raw.remove(&key);
-            tracing::trace!(resource = name, "dropping resource");
-            drop(value);
+        while let Some((key, ty, name)) = self.order.pop() {
+            self.types.remove(&ty);
+            let _span = tracing::info_span!("roadie.drop", resource = name).entered();
+            let began = std::time::Instant::now();
+            drop(raw.remove(&key));
+            tracing::debug!(
+                elapsed_ms = began.elapsed().as_secs_f64() * 1000.0,
+                "resource dropped"
+            );
         }
     }
 }
@@ -215,7 +225,7 @@ mod tests {
             self.1.lock().unwrap().push(self.0);
         }
     }
-    struct Other(Noisy);
+    struct Other(#[expect(dead_code, reason = "only its drop matters")] Noisy);
 
     #[test]
     fn drops_in_reverse_registration_order() {

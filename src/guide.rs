@@ -16,3 +16,17 @@ pub mod modules {}
 #[cfg(feature = "macros")]
 #[doc = include_str!("../docs/macros.md")]
 pub mod macros {}
+
+/// Startup and shutdown: providers, the order of every step, shutdown hooks, failed starts and
+/// timeouts.
+#[doc = include_str!("../docs/startup-and-shutdown.md")]
+pub mod startup_and_shutdown {}
+
+/// Lifespans: setup and teardown in one async function.
+#[doc = include_str!("../docs/lifespans.md")]
+pub mod lifespans {}
+
+/// The dependency graph: validation errors and their texts, order rules, DOT export and
+/// concurrent startup.
+#[doc = include_str!("../docs/dependency-graph.md")]
+pub mod dependency_graph {}

@@ -187,13 +187,119 @@ struct Started {
     lifespan: Option<StartedLifespan>,
 }
 
+type LifespanTask = JoinHandle<Result<Option<Produced>, Failure>>;
+
+/// Lifespans whose setup was abandoned mid-way (a sibling failed during concurrent startup and
+/// its start was dropped), waiting for the engine to tear them down or cancel them.
+type Abandoned = Arc<std::sync::Mutex<Vec<Setup>>>;
+
+/// A lifespan whose setup is running. If the start that owns it is dropped before the setup
+/// ends, it goes to the [`Abandoned`] list rather than running on unobserved.
+struct Setup {
+    name: String,
+    timeout: Option<Duration>,
+    ready: oneshot::Receiver<Option<Produced>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<LifespanTask>,
+    /// Whether `task` was awaited to its end (a finished handle must not be awaited again).
+    finished: bool,
+    abandoned: Option<Abandoned>,
+}
+
+impl Setup {
+    /// Waits for `ready`, or for the lifespan to end without it.
+    async fn wait(&mut self) -> Result<Option<Produced>, Failure> {
+        let task = self
+            .task
+            .as_mut()
+            .expect("a setup has its task until it ends");
+        let ended = tokio::select! {
+            biased;
+            ready = &mut self.ready => match ready {
+                Ok(produced) => return Ok(produced),
+                // The sender went away without a value: the lifespan ended.
+                Err(_) => task.await,
+            },
+            ended = &mut *task => ended,
+        };
+        self.finished = true;
+        Err(match ended {
+            Ok(Ok(_)) => Failure::NotReady,
+            Ok(Err(failure)) => failure,
+            Err(join) => join_failure(join),
+        })
+    }
+
+    /// The setup failed or timed out: cancels the lifespan and waits until what it held is
+    /// released.
+    async fn cancel(mut self) {
+        if let Some(task) = self.task.take() {
+            if !self.finished {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// An abandoned setup: a lifespan that reached `ready` is started (its value registered,
+    /// its teardown to run with the rest); any other is cancelled.
+    async fn reclaim(mut self, container: &mut Container, lifespans: &mut Vec<StartedLifespan>) {
+        match self.ready.try_recv() {
+            Ok(produced) => {
+                if let Some(produced) = produced {
+                    produced.insert_into(container);
+                }
+                if let (Some(stop), Some(task)) = (self.stop.take(), self.task.take()) {
+                    lifespans.push(StartedLifespan {
+                        name: std::mem::take(&mut self.name),
+                        timeout: self.timeout,
+                        stop,
+                        task,
+                    });
+                }
+            }
+            Err(_) => {
+                tracing::debug!(node = %self.name, "cancelled: startup failed while it was setting up");
+                self.cancel().await;
+            }
+        }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            match self.abandoned.take() {
+                Some(abandoned) => {
+                    let setup = Setup {
+                        name: std::mem::take(&mut self.name),
+                        timeout: self.timeout,
+                        ready: std::mem::replace(&mut self.ready, oneshot::channel().1),
+                        stop: self.stop.take(),
+                        task: self.task.take(),
+                        finished: self.finished,
+                        abandoned: None,
+                    };
+                    match abandoned.lock() {
+                        Ok(mut list) => list.push(setup),
+                        Err(poisoned) => poisoned.into_inner().push(setup),
+                    }
+                }
+                // Nobody will reclaim it (the whole start was dropped): cancel it.
+                None => task.abort(),
+            }
+        }
+    }
+}
+
 /// Prepares a startup node against the container as it is now, and returns its run.
 fn start_node(
     registration: &Registration,
     container: &Container,
     trigger: &ShutdownTrigger,
     default_timeout: Option<Duration>,
-) -> impl std::future::Future<Output = Result<Started, Failure>> + Send + 'static {
+    abandoned: &Abandoned,
+) -> futures_util::future::BoxFuture<'static, Result<Started, Failure>> {
     let RegistrationBody::Run(node) = &registration.body else {
         unreachable!("only providers and lifespans start");
     };
@@ -221,6 +327,7 @@ fn start_node(
         (node.run(&prepare, trigger.clone(), None), None)
     };
     let teardown_timeout = registration.timeout;
+    let abandoned = Arc::clone(abandoned);
     async move {
         let began = Instant::now();
         let result = match lifespan_channels {
@@ -228,35 +335,36 @@ fn start_node(
                 produced,
                 lifespan: None,
             }),
-            Some((ready_rx, stop)) => {
-                let mut task = tokio::spawn(run.instrument(tracing::Span::current()));
-                let setup = async {
-                    tokio::select! {
-                        biased;
-                        ready = ready_rx => match ready {
-                            Ok(produced) => Ok(produced),
-                            // The sender went away without a value: the lifespan ended.
-                            Err(_) => Err(finished_early(&mut task).await),
-                        },
-                        finished = &mut task => Err(match finished {
-                            Ok(Ok(_)) => Failure::NotReady,
-                            Ok(Err(failure)) => failure,
-                            Err(join) => join_failure(join),
-                        }),
-                    }
+            Some((ready, stop)) => {
+                let task = tokio::spawn(run.instrument(tracing::Span::current()));
+                let mut setup = Setup {
+                    name: name.clone(),
+                    timeout: teardown_timeout,
+                    ready,
+                    stop: Some(stop),
+                    task: Some(task),
+                    finished: false,
+                    abandoned: Some(abandoned),
                 };
-                match with_timeout(timeout, setup).await {
-                    Ok(produced) => Ok(Started {
-                        produced,
-                        lifespan: Some(StartedLifespan {
-                            name: name.clone(),
-                            timeout: teardown_timeout,
-                            stop,
-                            task,
-                        }),
-                    }),
+                match with_timeout(timeout, setup.wait()).await {
+                    Ok(produced) => {
+                        setup.abandoned = None;
+                        match (setup.stop.take(), setup.task.take()) {
+                            (Some(stop), Some(task)) => Ok(Started {
+                                produced,
+                                lifespan: Some(StartedLifespan {
+                                    name: name.clone(),
+                                    timeout: teardown_timeout,
+                                    stop,
+                                    task,
+                                }),
+                            }),
+                            _ => unreachable!("a setup keeps its task and stop until it ends"),
+                        }
+                    }
                     Err(failure) => {
-                        task.abort();
+                        setup.abandoned = None;
+                        setup.cancel().await;
                         Err(failure)
                     }
                 }
@@ -271,14 +379,7 @@ fn start_node(
         result
     }
     .instrument(span)
-}
-
-async fn finished_early(task: &mut JoinHandle<Result<Option<Produced>, Failure>>) -> Failure {
-    match task.await {
-        Ok(Ok(_)) => Failure::NotReady,
-        Ok(Err(failure)) => failure,
-        Err(join) => join_failure(join),
-    }
+    .boxed()
 }
 
 fn join_failure(join: tokio::task::JoinError) -> Failure {
@@ -314,7 +415,9 @@ async fn tear_down(
                 Some(limit) => match tokio::time::timeout(limit, &mut task).await {
                     Ok(joined) => joined,
                     Err(_) => {
+                        // Cancel it and wait until what it held is released.
                         task.abort();
+                        let _ = task.await;
                         return Err(Failure::Timeout(limit));
                     }
                 },
@@ -431,7 +534,13 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             let mut failed = None;
             for &index in &plan.startup {
                 let registration = &registrations[index];
-                let run = start_node(registration, &container, &trigger, settings.startup_timeout);
+                let run = start_node(
+                    registration,
+                    &container,
+                    &trigger,
+                    settings.startup_timeout,
+                    &Abandoned::default(),
+                );
                 match run.await {
                     Ok(started) => record(started, &mut container, &mut lifespans),
                     Err(failure) => {
@@ -536,12 +645,14 @@ async fn start_concurrently(
         .map(|(at, &index)| (index, at))
         .collect();
     let mut running = FuturesUnordered::new();
+    let abandoned = Abandoned::default();
     let launch = |index: usize, container: &Container| {
         let run = start_node(
             &registrations[index],
             container,
             trigger,
             settings.startup_timeout,
+            &abandoned,
         );
         async move { (index, run.await) }
     };
@@ -569,9 +680,17 @@ async fn start_concurrently(
                 }
             }
             Err(failure) => {
-                // Cancel what is still starting: dropping a run cancels it (and aborts a
-                // lifespan's task once its handle is dropped with it).
+                // Cancel what is still starting: dropping a provider's run cancels it; a
+                // lifespan's setup is handed back, to be torn down if it reached `ready` (the
+                // engine had not seen it yet) or cancelled otherwise.
                 drop(running);
+                let abandoned = match abandoned.lock() {
+                    Ok(mut list) => std::mem::take(&mut *list),
+                    Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+                };
+                for setup in abandoned {
+                    setup.reclaim(container, lifespans).await;
+                }
                 return Some(NodeError::new(
                     registrations[index].name.clone(),
                     Stage::Startup,

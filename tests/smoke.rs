@@ -1,3 +1,5 @@
+//! A first end-to-end check: providers, a hook, dependencies and a route together.
+
 use roadie::prelude::*;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
