@@ -10,8 +10,9 @@ use crate::error::Problem;
 use crate::extract::Prepare;
 use crate::handler::{PreparedHandler, RouteHandler};
 
-/// Path parameters of a matched route, percent-decoded, in path order.
-pub(crate) type Params = Vec<(String, String)>;
+/// Path parameters of a matched route, percent-decoded, in path order. The names borrow the
+/// router (no allocation); the values are decoded from the request's path.
+pub(crate) type Params<'r> = Vec<(&'r str, String)>;
 
 /// A route as registered.
 #[derive(Clone, Debug)]
@@ -36,7 +37,7 @@ struct Endpoint {
 pub(crate) enum Found<'a> {
     Handler {
         handler: &'a Arc<dyn PreparedHandler>,
-        params: Params,
+        params: Params<'a>,
     },
     NotFound,
     MethodNotAllowed(HeaderValue),
@@ -175,7 +176,7 @@ impl Router {
                     .iter()
                     .map(|(name, value)| {
                         (
-                            name.to_owned(),
+                            name,
                             percent_decode_str(value).decode_utf8_lossy().into_owned(),
                         )
                     })

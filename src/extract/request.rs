@@ -44,7 +44,8 @@ impl<T: DeserializeOwned + Send + 'static> FromContext for Path<T> {
             Some(request) => crate::path_de::deserialize_path::<T>(request.params)
                 .map(Path)
                 .map_err(|error| {
-                    let rejection = Rejection::bad_request(format!("invalid path: {error}"));
+                    let rejection =
+                        Rejection::bad_request(format!("invalid path: {}", error.message));
                     match error.parameter {
                         Some(parameter) => rejection.with_parameter(parameter),
                         None => {
