@@ -209,7 +209,7 @@ impl FromRequest for String {
         _cx: &'a mut Context<'_>,
         body: Bytes,
     ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
-        ready(String::from_utf8(body.to_vec()).map_err(|error| {
+        ready(String::from_utf8(Vec::from(body)).map_err(|error| {
             Rejection::bad_request(format!("the body is not valid UTF-8: {error}"))
                 .with_parameter("String")
         }))
