@@ -10,3 +10,17 @@ pub mod readme {}
 /// replaced in tests.
 #[doc = include_str!("../docs/modules.md")]
 pub mod modules {}
+
+/// Handlers and extractors: routes, the parameters a handler can take, rejections, responses
+/// and panics.
+#[doc = include_str!("../docs/handlers-and-extractors.md")]
+pub mod handlers_and_extractors {}
+
+/// Dependency injection: resources (session scope) and request-scoped dependencies, with
+/// releases told how the request ended.
+#[doc = include_str!("../docs/dependency-injection.md")]
+pub mod dependency_injection {}
+
+/// Testing with `execute`, and test doubles.
+#[doc = include_str!("../docs/testing.md")]
+pub mod testing {}
