@@ -649,6 +649,11 @@ impl Running {
         async move { dispatch(&shared, request).await }
     }
 
+    /// Answers one request, borrowing this handle (for [`App::execute`](crate::App::execute)).
+    pub(crate) async fn dispatch(&self, request: Request) -> Response {
+        dispatch(&self.shared, request).await
+    }
+
     /// Asks for a graceful shutdown without waiting for it, like a
     /// [`Shutdown`](crate::Shutdown) handle.
     pub fn trigger_shutdown(&self) {
