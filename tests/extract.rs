@@ -185,6 +185,42 @@ async fn json_body_is_read() {
 }
 
 #[tokio::test]
+async fn json_content_types_are_matched_without_regard_to_case() {
+    for content_type in [
+        "APPLICATION/JSON",
+        "Application/Problem+JSON; charset=utf-8",
+    ] {
+        let response = json_app()
+            .execute(
+                Request::post("/users")
+                    .header("content-type", content_type)
+                    .body(r#"{"name":"ada","age":36}"#),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{content_type}");
+    }
+    for content_type in [
+        "text/json",
+        "application/jsonx",
+        "application/x+jsonp",
+        "json",
+    ] {
+        let response = json_app()
+            .execute(
+                Request::post("/users")
+                    .header("content-type", content_type)
+                    .body(r#"{"name":"ada","age":36}"#),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn json_without_its_content_type_is_415() {
     let response = json_app()
         .execute(Request::post("/users").body(r#"{"name":"ada","age":36}"#))

@@ -129,14 +129,18 @@ fn is_json(parts: &http::request::Parts) -> bool {
     let Ok(value) = value.to_str() else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    // Compared without building a lowercase copy: this runs on every JSON request.
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype
+                .len()
+                .checked_sub(5)
+                .and_then(|at| subtype.get(at..))
+                .is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json")))
 }
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
