@@ -3,6 +3,7 @@
 //! Both handlers do the same work: format a string from both resources and the id.
 //!
 //! Run: `cargo bench -p roadie --no-default-features --bench dispatch -- --warm-up-time 1 --measurement-time 3`
+//! (see `docs/performance.md`, section "Dispatch", for the instruction counts under callgrind).
 
 #![allow(missing_docs)]
 
@@ -10,7 +11,7 @@ use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use roadie::{App, Path, Request, Res};
 
 struct Config {
@@ -128,5 +129,51 @@ fn dispatch(c: &mut Criterion) {
     group.finish();
 }
 
+/// Runs one side `n` times in a plain loop, for an instruction count under callgrind, which is
+/// steady where wall time on a shared machine is not: `DISPATCH_LOOP=axum:10000`. The count
+/// per request is `(count(n) - count(0)) / n`.
+fn dispatch_loop(spec: &str) {
+    let (side, n) = spec
+        .split_once(':')
+        .expect("DISPATCH_LOOP is `<roadie-running|roadie-app|axum>:<n>`");
+    let n: u64 = n.parse().expect("the count is a number");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = roadie_app();
+    let running = runtime.block_on(app.start()).unwrap();
+    runtime.block_on(app.execute(Request::get("/users/1")));
+    let router = axum_router();
+    runtime.block_on(async {
+        use tower::ServiceExt;
+        for _ in 0..n {
+            match side {
+                "roadie-running" => {
+                    black_box(running.execute(Request::get("/users/42")).await);
+                }
+                "roadie-app" => {
+                    black_box(app.execute(Request::get("/users/42")).await);
+                }
+                "axum" => {
+                    let request = http::Request::get("/users/42")
+                        .body(axum::body::Body::empty())
+                        .unwrap();
+                    black_box(router.clone().oneshot(request).await.unwrap());
+                }
+                other => panic!("unknown side `{other}`"),
+            }
+        }
+    });
+}
+
 criterion_group!(benches, dispatch);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("DISPATCH_LOOP") {
+        dispatch_loop(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

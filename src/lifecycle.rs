@@ -24,7 +24,7 @@ use crate::graph::{self, GraphNode, Kind};
 use crate::lifespan::LifespanSlot;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
-use crate::routing::{Found, Router};
+use crate::routing::{Lookup, Router};
 use crate::scope::{DependencyIndex, DependencyTable, Outcome, Scope};
 
 /// Where an app is in its life.
@@ -719,14 +719,14 @@ impl Live {
             .into_response();
         }
         let (handler, params) = match self.router.find(&parts.method, parts.uri.path()) {
-            Found::Handler { handler, params } => (handler, params),
-            Found::NotFound => {
+            Lookup::Handler { handler, params } => (handler, params),
+            Lookup::NotFound => {
                 return Response::json_value(
                     StatusCode::NOT_FOUND,
                     &serde_json::json!({ "error": "Not Found" }),
                 );
             }
-            Found::MethodNotAllowed(allow) => {
+            Lookup::MethodNotAllowed(allow) => {
                 let mut response = Response::json_value(
                     StatusCode::METHOD_NOT_ALLOWED,
                     &serde_json::json!({ "error": "Method Not Allowed" }),

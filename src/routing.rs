@@ -34,7 +34,7 @@ struct Endpoint {
 }
 
 /// What the router found for a request.
-pub(crate) enum Found<'a> {
+pub(crate) enum Lookup<'a> {
     Handler {
         handler: &'a Arc<dyn PreparedHandler>,
         params: Params<'a>,
@@ -153,9 +153,9 @@ impl Router {
         Self { matcher, endpoints }
     }
 
-    pub(crate) fn find(&self, method: &Method, path: &str) -> Found<'_> {
+    pub(crate) fn find(&self, method: &Method, path: &str) -> Lookup<'_> {
         let Ok(matched) = self.matcher.at(path) else {
-            return Found::NotFound;
+            return Lookup::NotFound;
         };
         let endpoint = &self.endpoints[*matched.value];
         let lookup = if *method == Method::HEAD {
@@ -169,7 +169,7 @@ impl Router {
             .find(|(m, _)| m == method)
             .or_else(|| endpoint.methods.iter().find(|(m, _)| m == lookup));
         match handler {
-            Some((_, handler)) => Found::Handler {
+            Some((_, handler)) => Lookup::Handler {
                 handler,
                 params: matched
                     .params
@@ -182,7 +182,7 @@ impl Router {
                     })
                     .collect(),
             },
-            None => Found::MethodNotAllowed(endpoint.allow.clone()),
+            None => Lookup::MethodNotAllowed(endpoint.allow.clone()),
         }
     }
 }

@@ -265,29 +265,24 @@ impl<T: Send + Sync + 'static> FromContext for Dep<T> {
             .and_then(|index| index.get(TypeId::of::<T>()))
     }
 
-    fn from_context<'a>(
-        state: &'a Self::State,
-        cx: &'a mut Context<'_>,
-    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
-        async move {
-            let missing = || {
-                Rejection::internal(format!(
-                    "`Dep<{}>` can only be used while handling a request, with a registered dependency",
-                    short_type_name::<T>()
-                ))
-            };
-            let index = state.ok_or_else(missing)?;
-            let scope = &mut cx.request.as_mut().ok_or_else(missing)?.scope;
-            if let Some(entry) = scope.entries.get(index).and_then(Option::as_ref) {
-                return entry.dep::<T>().ok_or_else(missing);
-            }
-            let table = Arc::clone(&scope.table);
-            let entry = table.dependencies[index].build(cx).await?;
-            let dep = entry.dep::<T>().ok_or_else(missing)?;
-            let scope = &mut cx.request.as_mut().ok_or_else(missing)?.scope;
-            scope.insert(index, entry);
-            Ok(dep)
+    async fn from_context(state: &Self::State, cx: &mut Context<'_>) -> Result<Self, Rejection> {
+        let missing = || {
+            Rejection::internal(format!(
+                "`Dep<{}>` can only be used while handling a request, with a registered dependency",
+                short_type_name::<T>()
+            ))
+        };
+        let index = state.ok_or_else(missing)?;
+        let scope = &mut cx.request.as_mut().ok_or_else(missing)?.scope;
+        if let Some(entry) = scope.entries.get(index).and_then(Option::as_ref) {
+            return entry.dep::<T>().ok_or_else(missing);
         }
+        let table = Arc::clone(&scope.table);
+        let entry = table.dependencies[index].build(cx).await?;
+        let dep = entry.dep::<T>().ok_or_else(missing)?;
+        let scope = &mut cx.request.as_mut().ok_or_else(missing)?.scope;
+        scope.insert(index, entry);
+        Ok(dep)
     }
 }
 
