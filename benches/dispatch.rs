@@ -1,1 +1,179 @@
-fn main() {}
+//! Dispatch: `GET /users/{id}` with two resources and a `Path<u64>`, on roadie (`Running::execute`
+//! and `App::execute`) and on axum 0.7 (`Router::with_state`, driven by `ServiceExt::oneshot`).
+//! Both handlers do the same work: format a string from both resources and the id.
+//!
+//! Run: `cargo bench -p roadie --no-default-features --bench dispatch -- --warm-up-time 1 --measurement-time 3`
+//! (see `docs/performance.md`, section "Dispatch", for the instruction counts under callgrind).
+
+#![allow(missing_docs)]
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, Criterion};
+use roadie::{App, Path, Request, Res};
+
+struct Config {
+    greeting: String,
+}
+
+struct Database {
+    name: String,
+}
+
+fn roadie_app() -> App {
+    App::new()
+        .on_startup(|| {
+            Ok::<_, Infallible>(Config {
+                greeting: "hello".to_owned(),
+            })
+        })
+        .on_startup(|| {
+            Ok::<_, Infallible>(Database {
+                name: "users".to_owned(),
+            })
+        })
+        .get(
+            "/users/{id}",
+            |config: Res<Config>, db: Res<Database>, Path(id): Path<u64>| async move {
+                format!("{} {} {id}", config.greeting, db.name)
+            },
+        )
+}
+
+#[derive(Clone)]
+struct AxumState {
+    config: Arc<Config>,
+    db: Arc<Database>,
+}
+
+fn axum_router() -> axum::Router {
+    use axum::extract::{Path, State};
+    axum::Router::new()
+        .route(
+            "/users/:id",
+            axum::routing::get(
+                |State(state): State<AxumState>, Path(id): Path<u64>| async move {
+                    format!("{} {} {id}", state.config.greeting, state.db.name)
+                },
+            ),
+        )
+        .with_state(AxumState {
+            config: Arc::new(Config {
+                greeting: "hello".to_owned(),
+            }),
+            db: Arc::new(Database {
+                name: "users".to_owned(),
+            }),
+        })
+}
+
+fn dispatch(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = roadie_app();
+    let running = runtime.block_on(app.start()).unwrap();
+    // Start the lazy instance before measuring.
+    runtime.block_on(app.execute(Request::get("/users/1")));
+    let router = axum_router();
+
+    // Check that both answer the same before timing them.
+    let roadie_text = runtime
+        .block_on(running.execute(Request::get("/users/42")))
+        .text();
+    let axum_text = runtime.block_on(async {
+        use tower::ServiceExt;
+        let response = router
+            .clone()
+            .oneshot(
+                http::Request::get("/users/42")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    });
+    assert_eq!(roadie_text, "hello users 42");
+    assert_eq!(roadie_text, axum_text);
+
+    let mut group = c.benchmark_group("dispatch GET /users/{id}");
+    group.bench_function("roadie Running::execute", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = running.execute(Request::get("/users/42")).await;
+            black_box(response)
+        })
+    });
+    group.bench_function("roadie App::execute", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = app.execute(Request::get("/users/42")).await;
+            black_box(response)
+        })
+    });
+    group.bench_function("axum oneshot", |b| {
+        use tower::ServiceExt;
+        b.to_async(&runtime).iter(|| async {
+            let request = http::Request::get("/users/42")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            black_box(response)
+        })
+    });
+    group.finish();
+}
+
+/// Runs one side `n` times in a plain loop, for an instruction count under callgrind, which is
+/// steady where wall time on a shared machine is not: `DISPATCH_LOOP=axum:10000`. The count
+/// per request is `(count(n) - count(0)) / n`.
+fn dispatch_loop(spec: &str) {
+    let (side, n) = spec
+        .split_once(':')
+        .expect("DISPATCH_LOOP is `<roadie-running|roadie-app|axum>:<n>`");
+    let n: u64 = n.parse().expect("the count is a number");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = roadie_app();
+    let running = runtime.block_on(app.start()).unwrap();
+    runtime.block_on(app.execute(Request::get("/users/1")));
+    let router = axum_router();
+    runtime.block_on(async {
+        use tower::ServiceExt;
+        for _ in 0..n {
+            match side {
+                "roadie-running" => {
+                    black_box(running.execute(Request::get("/users/42")).await);
+                }
+                "roadie-app" => {
+                    black_box(app.execute(Request::get("/users/42")).await);
+                }
+                "axum" => {
+                    let request = http::Request::get("/users/42")
+                        .body(axum::body::Body::empty())
+                        .unwrap();
+                    black_box(router.clone().oneshot(request).await.unwrap());
+                }
+                other => panic!("unknown side `{other}`"),
+            }
+        }
+    });
+}
+
+criterion_group!(benches, dispatch);
+
+fn main() {
+    if let Ok(spec) = std::env::var("DISPATCH_LOOP") {
+        dispatch_loop(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -390,8 +390,14 @@ impl App {
         let blueprint = Arc::clone(&self.blueprint);
         let lazy = Arc::clone(&self.lazy);
         async move {
-            match lazy.get_or_init(|| lifecycle::start(blueprint)).await {
-                Ok(running) => running.execute(request).await,
+            // Once started, skip `get_or_init`: its future holds the whole start future, and
+            // copying that around costs every request. The first calls box it instead.
+            let started = match lazy.get() {
+                Some(started) => started,
+                None => Box::pin(lazy.get_or_init(|| lifecycle::start(blueprint))).await,
+            };
+            match started {
+                Ok(running) => running.dispatch(request).await,
                 Err(error) => {
                     tracing::error!(%error, "request refused: the app failed to start");
                     lifecycle::startup_failed_response()

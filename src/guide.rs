@@ -30,3 +30,17 @@ pub mod lifespans {}
 /// concurrent startup.
 #[doc = include_str!("../docs/dependency-graph.md")]
 pub mod dependency_graph {}
+
+/// Handlers and extractors: routes, the parameters a handler can take, rejections, responses
+/// and panics.
+#[doc = include_str!("../docs/handlers-and-extractors.md")]
+pub mod handlers_and_extractors {}
+
+/// Dependency injection: resources (session scope) and request-scoped dependencies, with
+/// releases told how the request ended.
+#[doc = include_str!("../docs/dependency-injection.md")]
+pub mod dependency_injection {}
+
+/// Testing with `execute`, and test doubles.
+#[doc = include_str!("../docs/testing.md")]
+pub mod testing {}

@@ -24,7 +24,7 @@ use crate::graph::{self, GraphNode, Kind};
 use crate::lifespan::LifespanSlot;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
-use crate::routing::{Found, Router};
+use crate::routing::{Lookup, Router};
 use crate::scope::{DependencyIndex, DependencyTable, Outcome, Scope};
 
 /// Where an app is in its life.
@@ -768,6 +768,11 @@ impl Running {
         async move { dispatch(&shared, request).await }
     }
 
+    /// Answers one request, borrowing this handle (for [`App::execute`](crate::App::execute)).
+    pub(crate) async fn dispatch(&self, request: Request) -> Response {
+        dispatch(&self.shared, request).await
+    }
+
     /// Asks for a graceful shutdown without waiting for it, like a
     /// [`Shutdown`](crate::Shutdown) handle.
     pub fn trigger_shutdown(&self) {
@@ -833,14 +838,14 @@ impl Live {
             .into_response();
         }
         let (handler, params) = match self.router.find(&parts.method, parts.uri.path()) {
-            Found::Handler { handler, params } => (handler, params),
-            Found::NotFound => {
+            Lookup::Handler { handler, params } => (handler, params),
+            Lookup::NotFound => {
                 return Response::json_value(
                     StatusCode::NOT_FOUND,
                     &serde_json::json!({ "error": "Not Found" }),
                 );
             }
-            Found::MethodNotAllowed(allow) => {
+            Lookup::MethodNotAllowed(allow) => {
                 let mut response = Response::json_value(
                     StatusCode::METHOD_NOT_ALLOWED,
                     &serde_json::json!({ "error": "Method Not Allowed" }),

@@ -26,6 +26,10 @@ pub struct Response {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HandlerFailed;
 
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
+
 impl Response {
     /// An empty response with `status`.
     pub fn new(status: StatusCode) -> Self {
@@ -41,21 +45,23 @@ impl Response {
         Self { inner }
     }
 
+    /// A response with a body and its content type, one of the constants below: they are
+    /// checked once, at compile time, rather than on every response.
     pub(crate) fn typed(
         status: StatusCode,
-        content_type: &'static str,
+        content_type: HeaderValue,
         body: impl Into<Bytes>,
     ) -> Self {
         let mut response = Self::with_body(status, body);
         response
             .inner
             .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            .insert(CONTENT_TYPE, content_type);
         response
     }
 
     pub(crate) fn json_value(status: StatusCode, value: &serde_json::Value) -> Self {
-        Self::typed(status, "application/json", value.to_string())
+        Self::typed(status, JSON, value.to_string())
     }
 
     /// The status.
@@ -197,25 +203,25 @@ impl<B: Into<Bytes>> IntoResponse for http::Response<B> {
 
 impl IntoResponse for &'static str {
     fn into_response(self) -> Response {
-        Response::typed(StatusCode::OK, "text/plain; charset=utf-8", self)
+        Response::typed(StatusCode::OK, TEXT, self)
     }
 }
 
 impl IntoResponse for String {
     fn into_response(self) -> Response {
-        Response::typed(StatusCode::OK, "text/plain; charset=utf-8", self)
+        Response::typed(StatusCode::OK, TEXT, self)
     }
 }
 
 impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
-        Response::typed(StatusCode::OK, "application/octet-stream", self)
+        Response::typed(StatusCode::OK, OCTETS, self)
     }
 }
 
 impl IntoResponse for Vec<u8> {
     fn into_response(self) -> Response {
-        Response::typed(StatusCode::OK, "application/octet-stream", self)
+        Response::typed(StatusCode::OK, OCTETS, self)
     }
 }
 
@@ -234,7 +240,7 @@ impl IntoResponse for () {
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(body) => Response::typed(StatusCode::OK, "application/json", body),
+            Ok(body) => Response::typed(StatusCode::OK, JSON, body),
             Err(error) => {
                 tracing::error!(%error, "could not serialize a JSON response");
                 Response::internal_error()

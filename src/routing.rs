@@ -10,8 +10,9 @@ use crate::error::Problem;
 use crate::extract::Prepare;
 use crate::handler::{PreparedHandler, RouteHandler};
 
-/// Path parameters of a matched route, percent-decoded, in path order.
-pub(crate) type Params = Vec<(String, String)>;
+/// Path parameters of a matched route, percent-decoded, in path order. The names borrow the
+/// router (no allocation); the values are decoded from the request's path.
+pub(crate) type Params<'r> = Vec<(&'r str, String)>;
 
 /// A route as registered.
 #[derive(Clone, Debug)]
@@ -33,10 +34,10 @@ struct Endpoint {
 }
 
 /// What the router found for a request.
-pub(crate) enum Found<'a> {
+pub(crate) enum Lookup<'a> {
     Handler {
         handler: &'a Arc<dyn PreparedHandler>,
-        params: Params,
+        params: Params<'a>,
     },
     NotFound,
     MethodNotAllowed(HeaderValue),
@@ -152,9 +153,9 @@ impl Router {
         Self { matcher, endpoints }
     }
 
-    pub(crate) fn find(&self, method: &Method, path: &str) -> Found<'_> {
+    pub(crate) fn find(&self, method: &Method, path: &str) -> Lookup<'_> {
         let Ok(matched) = self.matcher.at(path) else {
-            return Found::NotFound;
+            return Lookup::NotFound;
         };
         let endpoint = &self.endpoints[*matched.value];
         let lookup = if *method == Method::HEAD {
@@ -168,20 +169,20 @@ impl Router {
             .find(|(m, _)| m == method)
             .or_else(|| endpoint.methods.iter().find(|(m, _)| m == lookup));
         match handler {
-            Some((_, handler)) => Found::Handler {
+            Some((_, handler)) => Lookup::Handler {
                 handler,
                 params: matched
                     .params
                     .iter()
                     .map(|(name, value)| {
                         (
-                            name.to_owned(),
+                            name,
                             percent_decode_str(value).decode_utf8_lossy().into_owned(),
                         )
                     })
                     .collect(),
             },
-            None => Found::MethodNotAllowed(endpoint.allow.clone()),
+            None => Lookup::MethodNotAllowed(endpoint.allow.clone()),
         }
     }
 }

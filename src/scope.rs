@@ -2,7 +2,7 @@
 //! use, and released in reverse order of acquisition when the request ends, however it ends.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
@@ -170,19 +170,50 @@ impl<T: Send + Sync + 'static> Drop for Slot<T> {
 }
 
 fn spawn_release(name: &'static str, release: BoxFuture<'static, Result<(), Failure>>) {
-    let task = run_release(name, release);
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => {
-            handle.spawn(task);
+    spawn_releases(VecDeque::from([(name, release)]));
+}
+
+/// Releases waiting to run, in order. Dropped before they all ran (the request's future was
+/// dropped while releasing), it hands the rest, the one under way first, to a spawned task.
+struct Releases(VecDeque<(&'static str, BoxFuture<'static, Result<(), Failure>>)>);
+
+impl Releases {
+    async fn run(&mut self) {
+        while let Some((name, release)) = self.0.front_mut() {
+            run_release(name, release).await;
+            self.0.pop_front();
         }
-        Err(_) => tracing::error!(
-            dependency = name,
-            "a request-scoped value was dropped outside a tokio runtime; its release could not run"
-        ),
     }
 }
 
-async fn run_release(name: &'static str, release: BoxFuture<'static, Result<(), Failure>>) {
+impl Drop for Releases {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            spawn_releases(std::mem::take(&mut self.0));
+        }
+    }
+}
+
+/// Runs releases in order on a task of their own, for values whose request is gone.
+fn spawn_releases(releases: VecDeque<(&'static str, BoxFuture<'static, Result<(), Failure>>)>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            let mut releases = Releases(releases);
+            handle.spawn(async move { releases.run().await });
+        }
+        Err(_) => {
+            for (name, release) in releases {
+                tracing::error!(
+                    dependency = name,
+                    "a request-scoped value was dropped outside a tokio runtime; its release could not run"
+                );
+                drop(release);
+            }
+        }
+    }
+}
+
+async fn run_release(name: &'static str, release: &mut BoxFuture<'static, Result<(), Failure>>) {
     let result = match AssertUnwindSafe(release).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => Err(Failure::from_panic(panic)),
@@ -234,29 +265,24 @@ impl<T: Send + Sync + 'static> FromContext for Dep<T> {
             .and_then(|index| index.get(TypeId::of::<T>()))
     }
 
-    fn from_context<'a>(
-        state: &'a Self::State,
-        cx: &'a mut Context<'_>,
-    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
-        async move {
-            let missing = || {
-                Rejection::internal(format!(
-                    "`Dep<{}>` can only be used while handling a request, with a registered dependency",
-                    short_type_name::<T>()
-                ))
-            };
-            let index = state.ok_or_else(missing)?;
-            let scope = &mut cx.request.as_mut().ok_or_else(missing)?.scope;
-            if let Some(entry) = scope.entries.get(index).and_then(Option::as_ref) {
-                return entry.dep::<T>().ok_or_else(missing);
-            }
-            let table = Arc::clone(&scope.table);
-            let entry = table.dependencies[index].build(cx).await?;
-            let dep = entry.dep::<T>().ok_or_else(missing)?;
-            let scope = &mut cx.request.as_mut().ok_or_else(missing)?.scope;
-            scope.insert(index, entry);
-            Ok(dep)
+    async fn from_context(state: &Self::State, cx: &mut Context<'_>) -> Result<Self, Rejection> {
+        let missing = || {
+            Rejection::internal(format!(
+                "`Dep<{}>` can only be used while handling a request, with a registered dependency",
+                short_type_name::<T>()
+            ))
+        };
+        let index = state.ok_or_else(missing)?;
+        let scope = &mut cx.request.as_mut().ok_or_else(missing)?.scope;
+        if let Some(entry) = scope.entries.get(index).and_then(Option::as_ref) {
+            return entry.dep::<T>().ok_or_else(missing);
         }
+        let table = Arc::clone(&scope.table);
+        let entry = table.dependencies[index].build(cx).await?;
+        let dep = entry.dep::<T>().ok_or_else(missing)?;
+        let scope = &mut cx.request.as_mut().ok_or_else(missing)?.scope;
+        scope.insert(index, entry);
+        Ok(dep)
     }
 }
 
@@ -385,15 +411,12 @@ impl Scope {
         self.acquired.push(index);
     }
 
-    fn take_in_release_order(
-        &mut self,
-        outcome: Outcome,
-    ) -> Vec<(&'static str, BoxFuture<'static, Result<(), Failure>>)> {
-        let mut releases = Vec::new();
+    fn take_in_release_order(&mut self, outcome: Outcome) -> Releases {
+        let mut releases = Releases(VecDeque::new());
         while let Some(index) = self.acquired.pop() {
             if let Some(entry) = self.entries.get_mut(index).and_then(Option::take) {
                 if let Some(release) = entry.slot.finish(outcome) {
-                    releases.push(release);
+                    releases.0.push_back(release);
                 }
             }
         }
@@ -401,10 +424,10 @@ impl Scope {
     }
 
     /// Releases every value, last acquired first, telling each how the request ended.
+    ///
+    /// If this future is dropped part-way, the releases left run on a spawned task.
     pub(crate) async fn finish(&mut self, outcome: Outcome) {
-        for (name, release) in self.take_in_release_order(outcome) {
-            run_release(name, release).await;
-        }
+        self.take_in_release_order(outcome).run().await;
     }
 }
 
@@ -414,23 +437,8 @@ impl Drop for Scope {
         if self.acquired.is_empty() {
             return;
         }
-        let releases = self.take_in_release_order(Outcome::Cancelled);
-        if releases.is_empty() {
-            return;
-        }
-        let task = async move {
-            for (name, release) in releases {
-                run_release(name, release).await;
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(task);
-            }
-            Err(_) => tracing::error!(
-                "a request was dropped outside a tokio runtime; releases could not run"
-            ),
-        }
+        // Dropping them hands them to a spawned task, in release order.
+        drop(self.take_in_release_order(Outcome::Cancelled));
     }
 }
 

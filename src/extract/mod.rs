@@ -140,7 +140,7 @@ impl fmt::Debug for Context<'_> {
 
 pub(crate) struct RequestContext<'a> {
     pub(crate) parts: &'a mut http::request::Parts,
-    pub(crate) params: &'a Params,
+    pub(crate) params: &'a Params<'a>,
     pub(crate) scope: &'a mut Scope,
 }
 

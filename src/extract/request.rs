@@ -44,7 +44,8 @@ impl<T: DeserializeOwned + Send + 'static> FromContext for Path<T> {
             Some(request) => crate::path_de::deserialize_path::<T>(request.params)
                 .map(Path)
                 .map_err(|error| {
-                    let rejection = Rejection::bad_request(format!("invalid path: {error}"));
+                    let rejection =
+                        Rejection::bad_request(format!("invalid path: {}", error.message));
                     match error.parameter {
                         Some(parameter) => rejection.with_parameter(parameter),
                         None => {
@@ -128,14 +129,18 @@ fn is_json(parts: &http::request::Parts) -> bool {
     let Ok(value) = value.to_str() else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    // Compared without building a lowercase copy: this runs on every JSON request.
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype
+                .len()
+                .checked_sub(5)
+                .and_then(|at| subtype.get(at..))
+                .is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json")))
 }
 
 impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
@@ -208,7 +213,7 @@ impl FromRequest for String {
         _cx: &'a mut Context<'_>,
         body: Bytes,
     ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
-        ready(String::from_utf8(body.to_vec()).map_err(|error| {
+        ready(String::from_utf8(Vec::from(body)).map_err(|error| {
             Rejection::bad_request(format!("the body is not valid UTF-8: {error}"))
                 .with_parameter("String")
         }))

@@ -1,0 +1,175 @@
+//! Routing: method helpers, typed path parameters, 404, 405 with `Allow`, HEAD, wildcards and
+//! route conflicts found at start.
+
+use roadie::prelude::*;
+use roadie::StartupError;
+
+fn crud_app() -> App {
+    App::new()
+        .get("/items", || async { "get" })
+        .post("/items", || async { "post" })
+        .put("/items", || async { "put" })
+        .patch("/items", || async { "patch" })
+        .delete("/items", || async { "delete" })
+        .method(Method::OPTIONS, "/items", || async { "options" })
+}
+
+#[tokio::test]
+async fn every_method_helper_routes_its_own_method() {
+    let app = crud_app();
+    for (request, expected) in [
+        (Request::get("/items"), "get"),
+        (Request::post("/items"), "post"),
+        (Request::put("/items"), "put"),
+        (Request::patch("/items"), "patch"),
+        (Request::delete("/items"), "delete"),
+        (Request::new(Method::OPTIONS, "/items"), "options"),
+    ] {
+        let response = app.execute(request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text(), expected);
+    }
+}
+
+#[tokio::test]
+async fn method_takes_any_method_including_extension_methods() {
+    let purge = Method::from_bytes(b"PURGE").unwrap();
+    let app = App::new().method(purge.clone(), "/cache", || async { "purged" });
+    let response = app.execute(Request::new(purge, "/cache")).await;
+    assert_eq!(response.text(), "purged");
+}
+
+#[tokio::test]
+async fn a_typed_path_parameter_reaches_the_handler() {
+    let app = App::new().get("/users/{id}", |Path(id): Path<u64>| async move {
+        format!("user {}", id + 1)
+    });
+    let response = app.execute(Request::get("/users/41")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text(), "user 42");
+}
+
+#[tokio::test]
+async fn path_parameters_are_percent_decoded() {
+    let app = App::new().get(
+        "/files/{name}",
+        |Path(name): Path<String>| async move { name },
+    );
+    let response = app.execute(Request::get("/files/a%20b%2Fc")).await;
+    assert_eq!(response.text(), "a b/c");
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_404_with_a_json_body() {
+    let app = App::new().get("/users", || async { "users" });
+    let response = app.execute(Request::get("/nope")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        response.json::<serde_json::Value>(),
+        serde_json::json!({ "error": "Not Found" })
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_the_exact_allow_header() {
+    let app = App::new()
+        .get("/items", || async { "get" })
+        .post("/items", || async { "post" })
+        .delete("/items", || async { "delete" });
+    let response = app.execute(Request::put("/items")).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.header("allow"), Some("GET, POST, DELETE, HEAD"));
+
+    let only_post = App::new().post("/form", || async { "post" });
+    let response = only_post.execute(Request::get("/form")).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.header("allow"), Some("POST"));
+    let response = only_post.execute(Request::head("/form")).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn head_is_answered_by_get_without_a_body() {
+    let app = App::new().get("/page", || async {
+        (
+            StatusCode::OK,
+            [(roadie::header::CONTENT_TYPE, "text/plain")],
+            "a body that must not be sent",
+        )
+    });
+    let response = app.execute(Request::head("/page")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.header("content-type"), Some("text/plain"));
+    assert!(response.body().is_empty());
+
+    let response = app.execute(Request::get("/page")).await;
+    assert_eq!(response.text(), "a body that must not be sent");
+}
+
+#[tokio::test]
+async fn an_explicit_head_handler_wins_over_get() {
+    let app = App::new()
+        .get("/page", || async { "get" })
+        .method(Method::HEAD, "/page", || async {
+            (StatusCode::ACCEPTED, "head")
+        });
+    let response = app.execute(Request::head("/page")).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert!(response.body().is_empty());
+}
+
+#[tokio::test]
+async fn a_wildcard_catches_the_rest_of_the_path() {
+    let app = App::new()
+        .get(
+            "/static/{*rest}",
+            |Path(rest): Path<String>| async move { rest },
+        )
+        .get("/static/index", || async { "index" });
+    assert_eq!(
+        app.execute(Request::get("/static/css/site.css"))
+            .await
+            .text(),
+        "css/site.css"
+    );
+    assert_eq!(
+        app.execute(Request::get("/static/index")).await.text(),
+        "index"
+    );
+}
+
+#[tokio::test]
+async fn overlapping_routes_are_a_start_error_naming_both() {
+    let app = App::new()
+        .get("/users/{id}", |Path(id): Path<u64>| async move {
+            id.to_string()
+        })
+        .get(
+            "/users/{name}",
+            |Path(name): Path<String>| async move { name },
+        );
+    let error = app.start().await.expect_err("the routes conflict");
+    assert!(matches!(error, StartupError::Invalid(_)), "{error}");
+    let text = error.to_string();
+    assert!(text.contains("/users/{name}"), "{text}");
+    assert!(text.contains("/users/{id}"), "{text}");
+    // The app never serves: `execute` answers 503.
+    let response = app.execute(Request::get("/users/1")).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn the_same_method_and_path_twice_is_a_start_error() {
+    let app = App::new()
+        .get("/a", || async { "one" })
+        .get("/a", || async { "two" });
+    let error = app.start().await.expect_err("registered twice");
+    assert!(error.to_string().contains("registered twice"), "{error}");
+}
+
+#[tokio::test]
+async fn a_path_without_a_leading_slash_is_a_start_error() {
+    let app = App::new().get("users", || async { "users" });
+    let error = app.start().await.expect_err("not a path");
+    assert!(error.to_string().contains("must start with `/`"), "{error}");
+}
