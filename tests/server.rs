@@ -419,6 +419,27 @@ async fn a_connection_that_never_sends_its_headers_is_closed() {
     serving.await.unwrap().unwrap();
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_header_read_timeout_is_the_apps() {
+    let app = App::new()
+        .header_read_timeout(Duration::from_secs(60 * 60))
+        .get("/", || async { "ok" });
+    let (addr, handle, serving) = spawn(app).await;
+
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: te").await.unwrap();
+    // Well past hyper's own default of 30 s, well within the app's hour.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    slow.write_all(b"st\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let response = read_all(&mut slow).await;
+    assert_eq!(status(&response), 200, "{response:?}");
+
+    handle.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
 /// SIGTERM to a child process running a server ends it with exit code 0, after its shutdown
 /// hook ran; and the process serves, and listens for signals, twice.
 #[cfg(unix)]
@@ -513,4 +534,75 @@ fn child_server_main() {
         std::io::stdout().flush().unwrap();
         assert!(served.is_ok());
     }
+}
+
+#[tokio::test]
+async fn the_server_speaks_http2_with_prior_knowledge() {
+    let app = App::new().get("/", || async { "ok" });
+    let (addr, handle, serving) = spawn(app).await;
+
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The HTTP/2 connection preface, then an empty SETTINGS frame.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut header = [0_u8; 9];
+    stream.read_exact(&mut header).await.unwrap();
+    assert_eq!(header[3], 0x4, "the server answers with an HTTP/2 SETTINGS frame");
+    drop(stream);
+
+    handle.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn readiness_answers_503_while_the_app_stops() {
+    let (entered_tx, entered_rx) = oneshot::channel::<()>();
+    let entered = Arc::new(Mutex::new(Some(entered_tx)));
+    let release = Arc::new(Notify::new());
+    let running = App::new()
+        .readiness("/ready")
+        .get("/slow", {
+            let release = release.clone();
+            move || {
+                let release = release.clone();
+                let entered = entered.lock().unwrap().take();
+                async move {
+                    if let Some(entered) = entered {
+                        let _ = entered.send(());
+                    }
+                    release.notified().await;
+                    "done"
+                }
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(running.execute(Request::get("/ready")).await.status(), 200);
+    assert_eq!(
+        running.execute(Request::get("/ready")).await.text(),
+        r#"{"state":"running"}"#
+    );
+
+    let slow = tokio::spawn(running.execute(Request::get("/slow")));
+    entered_rx.await.unwrap();
+    running.trigger_shutdown();
+    while running.state() == roadie::LifecycleState::Running {
+        tokio::task::yield_now().await;
+    }
+    let ready = running.execute(Request::get("/ready")).await;
+    assert_eq!(ready.status(), 503, "not ready while stopping");
+    assert_eq!(ready.text(), r#"{"state":"stopping"}"#);
+    assert_eq!(
+        running.execute(Request::get("/slow")).await.status(),
+        503,
+        "new requests are refused while stopping"
+    );
+
+    release.notify_one();
+    assert_eq!(slow.await.unwrap().text(), "done");
+    running.shutdown().await.unwrap();
+    assert_eq!(running.execute(Request::get("/ready")).await.status(), 503);
 }
