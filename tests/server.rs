@@ -549,7 +549,10 @@ async fn the_server_speaks_http2_with_prior_knowledge() {
         .unwrap();
     let mut header = [0_u8; 9];
     stream.read_exact(&mut header).await.unwrap();
-    assert_eq!(header[3], 0x4, "the server answers with an HTTP/2 SETTINGS frame");
+    assert_eq!(
+        header[3], 0x4,
+        "the server answers with an HTTP/2 SETTINGS frame"
+    );
     drop(stream);
 
     handle.shutdown();
