@@ -384,6 +384,10 @@ impl App {
             })
             .collect();
         let mut extra = crate::routing::Router::check(&routes);
+        extra.extend(crate::routing::Router::check_readiness(
+            &routes,
+            self.blueprint.settings.readiness_path.as_deref(),
+        ));
         extra.extend(self.blueprint.problems.iter().cloned());
         graph::plan(&nodes, extra)
             .map(|plan| {

@@ -405,6 +405,10 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             })
             .collect();
         let mut extra = Router::check(&routes);
+        extra.extend(Router::check_readiness(
+            &routes,
+            settings.readiness_path.as_deref(),
+        ));
         extra.extend(blueprint.problems.iter().cloned());
         let plan = match graph::plan(&nodes, extra) {
             Ok(plan) => plan,

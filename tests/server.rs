@@ -609,3 +609,15 @@ async fn readiness_answers_503_while_the_app_stops() {
     running.shutdown().await.unwrap();
     assert_eq!(running.execute(Request::get("/ready")).await.status(), 503);
 }
+
+#[tokio::test]
+async fn a_route_on_the_readiness_path_is_a_validation_error() {
+    let app = App::new()
+        .readiness("/ready")
+        .get("/ready", || async { "mine" });
+    let error = app.validate().unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("GET /ready"), "{text}");
+    assert!(text.contains("readiness path"), "{text}");
+    assert!(app.start().await.is_err(), "and it does not start");
+}
