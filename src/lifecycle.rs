@@ -488,6 +488,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
                     _ => None,
                 })
                 .collect(),
+            background: Default::default(),
         });
         let router = Router::build(&routes, &prepare);
         let live = Live {
@@ -918,6 +919,21 @@ async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
         // futures, which releases their request scopes).
         shared.cut.send_replace(true);
         let _ = servers.wait_for(|servers| *servers == 0).await;
+        // Cancelled requests release their dependencies in the background: let those
+        // releases finish before the teardown closes what they give back to.
+        if let Some(live) = shared.live.load_full() {
+            let releases = live.dependencies.background.finished();
+            let finished = match shared.settings.shutdown_timeout {
+                Some(limit) => tokio::time::timeout(limit, releases).await.is_ok(),
+                None => {
+                    releases.await;
+                    true
+                }
+            };
+            if !finished {
+                tracing::warn!("releases of cancelled requests were still running");
+            }
+        }
 
         let teardown = match shared.teardown.lock() {
             Ok(mut slot) => slot.take(),

@@ -342,6 +342,53 @@ pub(crate) trait PreparedDependency: Send + Sync {
 /// The prepared request-scoped dependencies of a running app, by index.
 pub(crate) struct DependencyTable {
     pub(crate) dependencies: Vec<Arc<dyn PreparedDependency>>,
+    /// Releases of cancelled requests still running in the background.
+    pub(crate) background: BackgroundReleases,
+}
+
+/// Counts the releases of cancelled requests that run in the background, so that the
+/// teardown can wait for them: a connection goes back to its pool before the pool closes.
+#[derive(Debug)]
+pub(crate) struct BackgroundReleases {
+    running: tokio::sync::watch::Sender<usize>,
+}
+
+impl Default for BackgroundReleases {
+    fn default() -> Self {
+        Self {
+            running: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl BackgroundReleases {
+    /// Resolves once no background release is running.
+    pub(crate) async fn finished(&self) {
+        let mut running = self.running.subscribe();
+        let _ = running.wait_for(|running| *running == 0).await;
+    }
+}
+
+/// One background release, counted until dropped (finished, panicked or never spawned).
+struct BackgroundRelease(Arc<DependencyTable>);
+
+impl BackgroundRelease {
+    fn begin(table: &Arc<DependencyTable>) -> Self {
+        table
+            .background
+            .running
+            .send_modify(|running| *running += 1);
+        Self(Arc::clone(table))
+    }
+}
+
+impl Drop for BackgroundRelease {
+    fn drop(&mut self) {
+        self.0
+            .background
+            .running
+            .send_modify(|running| *running -= 1);
+    }
 }
 
 /// Where each request-scoped type lives in the [`DependencyTable`], computed once at start.
@@ -418,7 +465,9 @@ impl Drop for Scope {
         if releases.is_empty() {
             return;
         }
+        let counted = BackgroundRelease::begin(&self.table);
         let task = async move {
+            let _counted = counted;
             for (name, release) in releases {
                 run_release(name, release).await;
             }

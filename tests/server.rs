@@ -277,6 +277,10 @@ fn never_ending(log: &Log, grace: Duration) -> (App, oneshot::Receiver<()>) {
             move || {
                 let log = log.clone();
                 Scoped::new(7_u32).on_release(move |_, outcome| async move {
+                    // A release that takes its time, as giving a connection back does.
+                    for _ in 0..100 {
+                        tokio::task::yield_now().await;
+                    }
                     push(&log, format!("released: {outcome:?}"));
                 })
             }
