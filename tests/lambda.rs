@@ -41,6 +41,7 @@ fn app(starts: &Arc<AtomicUsize>) -> App {
                 )
             },
         )
+        .post("/echo", |body: roadie::Bytes| async move { body })
         .post("/todos", |Json(todo): Json<Todo>| async move {
             (StatusCode::CREATED, Json(todo))
         })
@@ -274,4 +275,38 @@ async fn a_failed_start_is_returned_as_the_invocation_error() {
         assert!(error.to_string().contains("no database"), "{error}");
         assert!(error.to_string().contains("database"), "{error}");
     }
+}
+
+#[tokio::test]
+async fn run_returns_a_failed_start_before_answering_any_event() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let app = App::new()
+        .on_startup({
+            let starts = starts.clone();
+            move || {
+                starts.fetch_add(1, Ordering::SeqCst);
+                Err::<u8, _>(std::io::Error::other("no database"))
+            }
+        })
+        .named("database");
+    // No Lambda runtime API here: a failed start must end `run` before it looks for one.
+    let error = roadie::lambda::run(app).await.unwrap_err();
+    let error = error
+        .downcast_ref::<roadie::Error>()
+        .unwrap_or_else(|| panic!("expected a roadie::Error, got {error}"));
+    assert!(matches!(error, roadie::Error::Startup(_)), "{error}");
+    assert_eq!(starts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn binary_bodies_go_both_ways_base64_encoded() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let handler = Handler::new(app(&starts));
+    let mut event: serde_json::Value =
+        serde_json::from_str(&http_event("POST", "/echo", "", Some("AAEC/w=="))).unwrap();
+    event["isBase64Encoded"] = json!(true);
+
+    let response = handler.handle(request(&event.to_string())).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.body(), &Body::Binary(vec![0, 1, 2, 255]));
 }
