@@ -42,20 +42,37 @@ where
     if declared.is_some_and(|length| length > limit as u64) {
         return too_large(limit);
     }
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return too_large(limit);
-        }
-        Err(error) => {
-            tracing::debug!(%error, "the request body could not be read");
-            return Rejection::bad_request(format!("the request body could not be read: {error}"))
-                .into_response();
+    // Most reads carry no body: skip the collection.
+    let body = if body.is_end_stream() {
+        Bytes::new()
+    } else {
+        match read_limited(body, limit).await {
+            Ok(body) => body,
+            Err(refused) => return refused,
         }
     };
     admitted
         .dispatch(Request::from(http::Request::from_parts(parts, body)))
         .await
+}
+
+/// Reads a body into memory, refusing it (`413`) once it passes `limit` bytes.
+async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, Response>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+        Err(error) => {
+            tracing::debug!(%error, "the request body could not be read");
+            Err(
+                Rejection::bad_request(format!("the request body could not be read: {error}"))
+                    .into_response(),
+            )
+        }
+    }
 }
 
 fn too_large(limit: usize) -> Response {
