@@ -445,7 +445,8 @@ async fn the_header_read_timeout_is_the_apps() {
 }
 
 /// SIGTERM to a child process running a server ends it with exit code 0, after its shutdown
-/// hook ran; and the process serves, and listens for signals, twice.
+/// hook ran; the process serves, and listens for signals, again and again; and a second
+/// SIGTERM cuts a request the grace period would still wait for.
 #[cfg(unix)]
 #[test]
 fn sigterm_ends_a_serving_process_after_its_shutdown_hooks() {
@@ -475,6 +476,15 @@ fn sigterm_ends_a_serving_process_after_its_shutdown_hooks() {
         }
     };
 
+    let pid = child.0.id().to_string();
+    let sigterm = || {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    };
+
     for round in 1..=2 {
         let addr: SocketAddr = next_line_starting("listening on").parse().unwrap();
         // A served request proves the signal listeners are installed.
@@ -484,14 +494,28 @@ fn sigterm_ends_a_serving_process_after_its_shutdown_hooks() {
         stream.read_to_string(&mut response).unwrap();
         assert_eq!(status(&response), 200, "round {round}: {response}");
 
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &child.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        sigterm();
         assert_eq!(next_line_starting("shutdown hook ran"), round.to_string());
         assert_eq!(next_line_starting("serve returned"), "Ok(())");
     }
+
+    // Round 3: a request that never ends, a grace period of a day; the second SIGTERM cuts it.
+    let addr: SocketAddr = next_line_starting("listening on").parse().unwrap();
+    let mut never = std::net::TcpStream::connect(addr).unwrap();
+    never.write_all(&get("/never")).unwrap();
+    next_line_starting("request entered");
+    sigterm();
+    // The first signal was handled once the server stops accepting.
+    while std::net::TcpStream::connect(addr).is_ok() {
+        std::thread::yield_now();
+    }
+    sigterm();
+    assert_eq!(next_line_starting("shutdown hook ran"), "3");
+    assert_eq!(next_line_starting("serve returned"), "Ok(())");
+    let mut cut = String::new();
+    let _ = never.read_to_string(&mut cut);
+    assert_eq!(cut, "", "the request was cut");
+
     let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0), "the child exits cleanly");
 }
@@ -522,10 +546,16 @@ fn child_server_main() {
         "this runs as the child process of another test; run that one instead"
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    for round in 1..=2 {
+    for round in 1..=3 {
         let served = runtime.block_on(async move {
             let server = App::new()
+                .grace_period(Duration::from_secs(24 * 60 * 60))
                 .get("/", || async { "ok" })
+                .get("/never", || async {
+                    println!("request entered");
+                    std::io::stdout().flush().unwrap();
+                    std::future::pending::<()>().await;
+                })
                 .on_shutdown(move || {
                     println!("shutdown hook ran {round}");
                 })
