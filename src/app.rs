@@ -257,6 +257,41 @@ impl App {
         self
     }
 
+    /// Adds a readiness route at `path` (for load balancers and Kubernetes readiness
+    /// probes): it answers `200` while the app is running and `503` before that and while it
+    /// stops, with a JSON body naming the state (`{"state":"running"}`).
+    ///
+    /// It is answered before routing, by every entry point ([`App::execute`],
+    /// [`App::serve`], the tower and Lambda adapters), and it is not counted as a request in
+    /// flight.
+    ///
+    /// ```
+    /// use roadie::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = App::new().readiness("/ready");
+    /// let running = app.start().await.unwrap();
+    /// assert_eq!(running.execute(Request::get("/ready")).await.status(), 200);
+    ///
+    /// running.shutdown().await.unwrap();
+    /// assert_eq!(running.execute(Request::get("/ready")).await.status(), 503);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If `path` does not start with `/`.
+    #[track_caller]
+    pub fn readiness(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        assert!(
+            path.starts_with('/'),
+            "`App::readiness` takes a path that starts with `/`, got `{path}`"
+        );
+        self.blueprint_mut().settings.readiness_path = Some(path);
+        self
+    }
+
     /// Registers a handler for `method` on `path` (`/users/{id}`, `/files/{*rest}`).
     pub fn method<M>(mut self, method: Method, path: &str, handler: impl Handler<M>) -> Self {
         let handler = handler.into_route_handler();
@@ -349,6 +384,10 @@ impl App {
             })
             .collect();
         let mut extra = crate::routing::Router::check(&routes);
+        extra.extend(crate::routing::Router::check_readiness(
+            &routes,
+            self.blueprint.settings.readiness_path.as_deref(),
+        ));
         extra.extend(self.blueprint.problems.iter().cloned());
         graph::plan(&nodes, extra)
             .map(|plan| {

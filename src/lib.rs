@@ -37,6 +37,7 @@
 
 extern crate self as roadie;
 
+mod adapters;
 mod app;
 mod compose;
 mod container;
@@ -54,12 +55,17 @@ mod request;
 mod response;
 mod routing;
 mod scope;
+mod server;
 
 pub mod guide;
+
+#[cfg(feature = "lambda")]
+pub use crate::adapters::lambda;
 
 pub use bytes::Bytes;
 pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
+pub use crate::adapters::tower::{AppService, ResponseFuture};
 pub use crate::app::App;
 pub use crate::compose::{value, Value};
 pub use crate::container::{Container, Res};
@@ -80,6 +86,7 @@ pub use crate::rejection::{HttpError, Rejection};
 pub use crate::request::Request;
 pub use crate::response::{IntoResponse, Response};
 pub use crate::scope::{Dep, DependencyIndex, DependencyOutput, Outcome, Scoped};
+pub use crate::server::{Server, ServerHandle};
 
 #[cfg(feature = "macros")]
 pub use roadie_macros::{

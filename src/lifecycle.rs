@@ -138,6 +138,13 @@ struct Shared {
     teardown: std::sync::Mutex<Option<Teardown>>,
     outcome: OnceCell<Result<(), ShutdownError>>,
     settings: Settings,
+    /// How many servers (`Server::run`) have connections open on this app; the teardown
+    /// waits for them to close or cut their connections.
+    servers: watch::Sender<usize>,
+    /// Set to skip the rest of the grace period (a second signal).
+    hurry: watch::Sender<bool>,
+    /// Set when the grace period is over: servers cut the connections still open.
+    cut: watch::Sender<bool>,
 }
 
 struct Teardown {
@@ -157,7 +164,7 @@ impl fmt::Debug for Running {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Running")
             .field("state", &self.state())
-            .field("in_flight", &self.shared.in_flight.load(Ordering::Relaxed))
+            .field("in_flight", &self.in_flight())
             .finish()
     }
 }
@@ -501,6 +508,10 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             })
             .collect();
         let mut extra = Router::check(&routes);
+        extra.extend(Router::check_readiness(
+            &routes,
+            settings.readiness_path.as_deref(),
+        ));
         extra.extend(blueprint.problems.iter().cloned());
         let plan = match graph::plan(&nodes, extra) {
             Ok(plan) => plan,
@@ -586,6 +597,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
                     _ => None,
                 })
                 .collect(),
+            background: Default::default(),
         });
         let router = Router::build(&routes, &prepare);
         let live = Live {
@@ -603,6 +615,9 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             teardown: std::sync::Mutex::new(Some(Teardown { lifespans, hooks })),
             outcome: OnceCell::new(),
             settings,
+            servers: watch::channel(0).0,
+            hurry: watch::channel(false).0,
+            cut: watch::channel(false).0,
         });
         watch_for_trigger(&shared);
         tracing::info!(elapsed_ms = elapsed_ms(began), "started");
@@ -717,13 +732,43 @@ fn watch_for_trigger(shared: &Arc<Shared>) {
     });
 }
 
-struct InFlight<'a>(&'a Shared);
+/// A request admitted while the app was running: counted in flight until dropped, so the
+/// drain waits for it (from its headers to its response, body reading included).
+pub(crate) struct Admitted {
+    shared: Arc<Shared>,
+}
 
-impl Drop for InFlight<'_> {
+impl Admitted {
+    /// Dispatches the admitted request.
+    pub(crate) async fn dispatch(self, request: Request) -> Response {
+        let Some(live) = self.shared.live.load_full() else {
+            return unavailable("the app has stopped");
+        };
+        live.dispatch(request, &self.shared.trigger).await
+    }
+
+    /// The largest request body the app accepts, in bytes.
+    pub(crate) fn body_limit(&self) -> usize {
+        self.shared.settings.body_limit
+    }
+}
+
+impl Drop for Admitted {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
+        if self.shared.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.shared.idle.notify_waiters();
         }
+    }
+}
+
+/// A server's claim on a running app: the teardown waits until it is dropped.
+pub(crate) struct ServerAttachment {
+    shared: Arc<Shared>,
+}
+
+impl Drop for ServerAttachment {
+    fn drop(&mut self) {
+        self.shared.servers.send_modify(|servers| *servers -= 1);
     }
 }
 
@@ -738,8 +783,31 @@ fn unavailable(message: &str) -> Response {
     response
 }
 
+/// The answer to a request that arrives while the app stops.
+pub(crate) fn shutting_down_response() -> Response {
+    unavailable("the app is shutting down")
+}
+
 pub(crate) fn startup_failed_response() -> Response {
     unavailable("the app failed to start")
+}
+
+/// The readiness route's answer in `state`: `200` only while running.
+pub(crate) fn readiness_response(state: LifecycleState) -> Response {
+    let status = if state == LifecycleState::Running {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut response = Response::json_value(
+        status,
+        &serde_json::json!({ "state": state.to_string().to_lowercase() }),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 impl Running {
@@ -764,13 +832,13 @@ impl Running {
         request: impl Into<Request>,
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
         let request = request.into();
-        let shared = Arc::clone(&self.shared);
-        async move { dispatch(&shared, request).await }
+        let running = self.clone();
+        async move { dispatch(&running, request).await }
     }
 
     /// Answers one request, borrowing this handle (for [`App::execute`](crate::App::execute)).
     pub(crate) async fn dispatch(&self, request: Request) -> Response {
-        dispatch(&self.shared, request).await
+        dispatch(self, request).await
     }
 
     /// Asks for a graceful shutdown without waiting for it, like a
@@ -807,21 +875,59 @@ impl Running {
         self.shared.in_flight.load(Ordering::SeqCst)
     }
 
+    /// Admits a request if the app is running, counting it in flight; `None` if it is not
+    /// (answer [`shutting_down_response`]).
+    pub(crate) fn admit(&self) -> Option<Admitted> {
+        self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        let admitted = Admitted {
+            shared: Arc::clone(&self.shared),
+        };
+        // Counted first, checked second: `stop` sets `Stopping` before it reads the count,
+        // so a request is either refused here or waited for by the drain.
+        (self.state() == LifecycleState::Running).then_some(admitted)
+    }
+
+    /// The answer of the readiness route, if `path` is the readiness path
+    /// ([`App::readiness`](crate::App::readiness)): `200` while running, `503` otherwise.
+    pub(crate) fn readiness(&self, path: &str) -> Option<Response> {
+        let ready = self.shared.settings.readiness_path.as_deref()?;
+        (ready == path).then(|| readiness_response(self.state()))
+    }
+
+    /// Registers a server whose connections the teardown must wait for.
+    pub(crate) fn attach_server(&self) -> ServerAttachment {
+        self.shared.servers.send_modify(|servers| *servers += 1);
+        ServerAttachment {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Ends the grace period now (a second signal): connections still open are cut.
+    pub(crate) fn skip_grace(&self) {
+        self.shared.hurry.send_replace(true);
+    }
+
+    /// Resolves when the grace period is over and servers must cut what is still open.
+    pub(crate) fn cut_requested(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut cut = self.shared.cut.subscribe();
+        async move {
+            let _ = cut.wait_for(|cut| *cut).await;
+        }
+    }
+
     pub(crate) fn settings(&self) -> &Settings {
         &self.shared.settings
     }
 }
 
-async fn dispatch(shared: &Shared, request: Request) -> Response {
-    shared.in_flight.fetch_add(1, Ordering::SeqCst);
-    let _guard = InFlight(shared);
-    if shared.state.load(Ordering::SeqCst) != LifecycleState::Running.as_u8() {
-        return unavailable("the app is shutting down");
+async fn dispatch(running: &Running, request: Request) -> Response {
+    if let Some(response) = running.readiness(request.uri().path()) {
+        return response;
     }
-    let Some(live) = shared.live.load_full() else {
-        return unavailable("the app has stopped");
-    };
-    live.dispatch(request, &shared.trigger).await
+    match running.admit() {
+        Some(admitted) => admitted.dispatch(request).await,
+        None => shutting_down_response(),
+    }
 }
 
 impl Live {
@@ -907,7 +1013,9 @@ async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
             .store(LifecycleState::Stopping.as_u8(), Ordering::SeqCst);
         shared.trigger.trigger();
 
-        // Drain: wait for requests in flight, within the grace period.
+        // Drain: wait for requests in flight and for servers to close their connections,
+        // within the grace period (which a second signal ends early).
+        let mut servers = shared.servers.subscribe();
         let drain = async {
             loop {
                 let notified = shared.idle.notified();
@@ -918,15 +1026,37 @@ async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
                 }
                 notified.await;
             }
+            let _ = servers.wait_for(|servers| *servers == 0).await;
         };
-        if tokio::time::timeout(shared.settings.grace_period, drain)
-            .await
-            .is_err()
-        {
+        let mut hurry = shared.hurry.subscribe();
+        let drained = tokio::select! {
+            drained = tokio::time::timeout(shared.settings.grace_period, drain) => drained.is_ok(),
+            _ = hurry.wait_for(|hurry| *hurry) => false,
+        };
+        if !drained {
             tracing::warn!(
                 in_flight = shared.in_flight.load(Ordering::SeqCst),
-                "the grace period ended with requests in flight"
+                "the grace period ended with requests in flight; cutting them"
             );
+        }
+        // Servers cut what is still open; wait until they have (cutting drops the requests'
+        // futures, which releases their request scopes).
+        shared.cut.send_replace(true);
+        let _ = servers.wait_for(|servers| *servers == 0).await;
+        // Cancelled requests release their dependencies in the background: let those
+        // releases finish before the teardown closes what they give back to.
+        if let Some(live) = shared.live.load_full() {
+            let releases = live.dependencies.background.finished();
+            let finished = match shared.settings.shutdown_timeout {
+                Some(limit) => tokio::time::timeout(limit, releases).await.is_ok(),
+                None => {
+                    releases.await;
+                    true
+                }
+            };
+            if !finished {
+                tracing::warn!("releases of cancelled requests were still running");
+            }
         }
 
         let teardown = match shared.teardown.lock() {

@@ -88,6 +88,25 @@ fn allow_header(methods: &[Method]) -> HeaderValue {
 
 impl Router {
     /// Checks that every route can be registered, without preparing anything.
+    /// A route registered on the readiness path would never be reached: the readiness route
+    /// is answered before routing.
+    pub(crate) fn check_readiness(routes: &[RouteSpec], readiness: Option<&str>) -> Vec<Problem> {
+        let Some(readiness) = readiness else {
+            return Vec::new();
+        };
+        routes
+            .iter()
+            .filter(|route| route.path == readiness)
+            .map(|route| Problem::Route {
+                route: route.label(),
+                reason: format!(
+                    "`{readiness}` is the readiness path (`App::readiness`), answered before \
+                     routing, so this handler would never run; move one of them"
+                ),
+            })
+            .collect()
+    }
+
     pub(crate) fn check(routes: &[RouteSpec]) -> Vec<Problem> {
         let (groups, mut problems) = group(routes);
         let mut matcher = matchit::Router::new();

@@ -170,36 +170,50 @@ impl<T: Send + Sync + 'static> Drop for Slot<T> {
 }
 
 fn spawn_release(name: &'static str, release: BoxFuture<'static, Result<(), Failure>>) {
-    spawn_releases(VecDeque::from([(name, release)]));
+    spawn_releases(VecDeque::from([(name, release)]), None);
 }
 
+type Release = (&'static str, BoxFuture<'static, Result<(), Failure>>);
+
 /// Releases waiting to run, in order. Dropped before they all ran (the request's future was
-/// dropped while releasing), it hands the rest, the one under way first, to a spawned task.
-struct Releases(VecDeque<(&'static str, BoxFuture<'static, Result<(), Failure>>)>);
+/// dropped, before or while releasing), it hands the rest, the one under way first, to a
+/// spawned task, counted by the app's teardown, which waits for it.
+struct Releases {
+    queue: VecDeque<Release>,
+    /// The request's app, whose teardown waits for releases left to the background.
+    table: Option<Arc<DependencyTable>>,
+}
 
 impl Releases {
     async fn run(&mut self) {
-        while let Some((name, release)) = self.0.front_mut() {
+        while let Some((name, release)) = self.queue.front_mut() {
             run_release(name, release).await;
-            self.0.pop_front();
+            self.queue.pop_front();
         }
     }
 }
 
 impl Drop for Releases {
     fn drop(&mut self) {
-        if !self.0.is_empty() {
-            spawn_releases(std::mem::take(&mut self.0));
+        if !self.queue.is_empty() {
+            spawn_releases(std::mem::take(&mut self.queue), self.table.as_ref());
         }
     }
 }
 
 /// Runs releases in order on a task of their own, for values whose request is gone.
-fn spawn_releases(releases: VecDeque<(&'static str, BoxFuture<'static, Result<(), Failure>>)>) {
+fn spawn_releases(releases: VecDeque<Release>, table: Option<&Arc<DependencyTable>>) {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => {
-            let mut releases = Releases(releases);
-            handle.spawn(async move { releases.run().await });
+            let counted = table.map(BackgroundRelease::begin);
+            let mut releases = Releases {
+                queue: releases,
+                table: None,
+            };
+            handle.spawn(async move {
+                let _counted = counted;
+                releases.run().await;
+            });
         }
         Err(_) => {
             for (name, release) in releases {
@@ -368,6 +382,53 @@ pub(crate) trait PreparedDependency: Send + Sync {
 /// The prepared request-scoped dependencies of a running app, by index.
 pub(crate) struct DependencyTable {
     pub(crate) dependencies: Vec<Arc<dyn PreparedDependency>>,
+    /// Releases of cancelled requests still running in the background.
+    pub(crate) background: BackgroundReleases,
+}
+
+/// Counts the releases of cancelled requests that run in the background, so that the
+/// teardown can wait for them: a connection goes back to its pool before the pool closes.
+#[derive(Debug)]
+pub(crate) struct BackgroundReleases {
+    running: tokio::sync::watch::Sender<usize>,
+}
+
+impl Default for BackgroundReleases {
+    fn default() -> Self {
+        Self {
+            running: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl BackgroundReleases {
+    /// Resolves once no background release is running.
+    pub(crate) async fn finished(&self) {
+        let mut running = self.running.subscribe();
+        let _ = running.wait_for(|running| *running == 0).await;
+    }
+}
+
+/// One background release, counted until dropped (finished, panicked or never spawned).
+struct BackgroundRelease(Arc<DependencyTable>);
+
+impl BackgroundRelease {
+    fn begin(table: &Arc<DependencyTable>) -> Self {
+        table
+            .background
+            .running
+            .send_modify(|running| *running += 1);
+        Self(Arc::clone(table))
+    }
+}
+
+impl Drop for BackgroundRelease {
+    fn drop(&mut self) {
+        self.0
+            .background
+            .running
+            .send_modify(|running| *running -= 1);
+    }
 }
 
 /// Where each request-scoped type lives in the [`DependencyTable`], computed once at start.
@@ -412,11 +473,14 @@ impl Scope {
     }
 
     fn take_in_release_order(&mut self, outcome: Outcome) -> Releases {
-        let mut releases = Releases(VecDeque::new());
+        let mut releases = Releases {
+            queue: VecDeque::new(),
+            table: Some(Arc::clone(&self.table)),
+        };
         while let Some(index) = self.acquired.pop() {
             if let Some(entry) = self.entries.get_mut(index).and_then(Option::take) {
                 if let Some(release) = entry.slot.finish(outcome) {
-                    releases.0.push_back(release);
+                    releases.queue.push_back(release);
                 }
             }
         }
