@@ -40,7 +40,7 @@ impl Exports {
     }
 
     /// `roadie::FromContext`, what every parameter but a route's body implements.
-    pub(crate) fn from_context(&self) -> TokenStream {
+    pub(crate) fn extractor_trait(&self) -> TokenStream {
         let root = &self.root;
         quote!(#root::FromContext)
     }

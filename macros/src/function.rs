@@ -562,7 +562,7 @@ impl Function {
             Output::Route { .. } => self.params.len().saturating_sub(1),
             Output::Node => self.params.len(),
         };
-        let from_context = exports.from_context();
+        let from_context = exports.extractor_trait();
         let checks = self
             .params
             .iter()
