@@ -39,6 +39,24 @@ impl Exports {
         quote!(#root::Res)
     }
 
+    /// `roadie::FromContext`, what every parameter but a route's body implements.
+    pub(crate) fn extractor_trait(&self) -> TokenStream {
+        let root = &self.root;
+        quote!(#root::FromContext)
+    }
+
+    /// `roadie::Res`, with every token at `span`: errors about a `&T` parameter's resource
+    /// (not `Send + Sync`, say) then point at the parameter, not at the attribute.
+    pub(crate) fn res_at(&self, span: Span) -> TokenStream {
+        self.res()
+            .into_iter()
+            .map(|mut token| {
+                token.set_span(span);
+                token
+            })
+            .collect()
+    }
+
     /// `roadie::Provide`, the wrapper of a plain returned `T`.
     pub(crate) fn provide(&self) -> TokenStream {
         let root = &self.root;

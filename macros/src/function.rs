@@ -535,23 +535,49 @@ impl Function {
         let name = &sig.ident;
         let vis = &item.vis;
         let (outer_attrs, inner_attrs) = split_attributes(&item.attrs);
-        let res = exports.res();
 
-        let outer_params = self.params.iter().map(|param| {
-            let binding = &param.binding;
-            match &param.kind {
+        let outer_types: Vec<TokenStream> = self
+            .params
+            .iter()
+            .map(|param| match &param.kind {
                 ParamKind::Borrowed(inner) => {
-                    quote_spanned!(param.ty.span()=> #binding: #res<#inner>)
+                    let res = exports.res_at(param.ty.span());
+                    quote_spanned!(param.ty.span()=> #res<#inner>)
                 }
                 ParamKind::OptionalBorrowed(inner) => {
-                    quote_spanned!(param.ty.span()=> #binding: ::core::option::Option<#res<#inner>>)
+                    let res = exports.res_at(param.ty.span());
+                    quote_spanned!(param.ty.span()=> ::core::option::Option<#res<#inner>>)
                 }
-                ParamKind::Value => {
-                    let ty = &param.ty;
-                    quote!(#binding: #ty)
-                }
-            }
+                ParamKind::Value => param.ty.to_token_stream(),
+            })
+            .collect();
+        let outer_params = self.params.iter().zip(&outer_types).map(|(param, ty)| {
+            let binding = &param.binding;
+            quote!(#binding: #ty)
         });
+        // Each parameter is checked where it is written, so that a type that is not an
+        // extractor (or a resource that is not `Send + Sync`) is reported at the parameter,
+        // not only at the registration. A route's last parameter may read the body instead.
+        let checked = match output {
+            Output::Route { .. } => self.params.len().saturating_sub(1),
+            Output::Node => self.params.len(),
+        };
+        let from_context = exports.extractor_trait();
+        let checks = self
+            .params
+            .iter()
+            .zip(&outer_types)
+            .take(checked)
+            .map(|(param, ty)| quote_spanned!(param.ty.span()=> let _ = __roadie_parameter::<#ty>;))
+            .collect::<Vec<_>>();
+        let checks = if checks.is_empty() {
+            TokenStream::new()
+        } else {
+            quote! {
+                fn __roadie_parameter<T: #from_context>() {}
+                #(#checks)*
+            }
+        };
         let args = self.params.iter().map(|param| {
             let binding = &param.binding;
             match &param.kind {
@@ -621,6 +647,7 @@ impl Function {
             #(#outer_attrs)*
             #[allow(clippy::too_many_arguments)]
             #vis #fn_token #name(#(#outer_params),*) #outer_ret {
+                #checks
                 #(#inner_attrs)*
                 #inner
                 #body
