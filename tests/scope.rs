@@ -203,6 +203,29 @@ async fn a_failed_dependency_releases_what_was_acquired_before_it() {
     );
 }
 
+#[tokio::test]
+async fn a_panicking_dependency_is_500_and_releases_what_came_before_it() {
+    let log = log();
+    let builds = Arc::new(AtomicUsize::new(0));
+    let app = scoped_app(&log, &builds)
+        .dependency(|conn: Dep<Conn>| async move {
+            if conn.0 == 0 {
+                panic!("deliberate panic in a dependency");
+            }
+            Ok::<_, Infallible>(9u8)
+        })
+        .get("/", |_n: Dep<u8>| async { "unreachable" })
+        .get("/ok", || async { "still serving" });
+    let response = app.execute(Request::get("/")).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!response.text().contains("deliberate"));
+    assert_eq!(events(&log), ["acquire conn", "release conn Panicked"]);
+    assert_eq!(
+        app.execute(Request::get("/ok")).await.text(),
+        "still serving"
+    );
+}
+
 /// A handler that takes its dependencies, then waits forever.
 async fn stuck(_audit: Dep<Audit>, _tx: Dep<Tx>) -> &'static str {
     std::future::pending::<()>().await;
