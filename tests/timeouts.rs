@@ -162,13 +162,19 @@ async fn a_hanging_teardown_or_hook_times_out_and_the_rest_still_run() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_node_timeout_also_bounds_its_teardown() {
+async fn a_node_timeout_also_bounds_its_teardown_and_what_it_held_is_released() {
+    let log = Log::new();
+    let l = log.clone();
     let error = App::new()
         .shutdown_timeout(Duration::from_secs(100))
-        .lifespan(|lifespan: Lifespan<A>| async move {
-            lifespan.ready(A(Log::new().tracked("A"))).await;
-            pending::<()>().await;
-            Ok::<_, Infallible>(())
+        .lifespan(move |lifespan: Lifespan<A>| {
+            let log = l.clone();
+            async move {
+                lifespan.ready(A(log.tracked("A"))).await;
+                let _held = log.tracked("held by the teardown");
+                pending::<()>().await;
+                Ok::<_, Infallible>(())
+            }
         })
         .named("stuck")
         .timeout(SECOND)
@@ -179,6 +185,8 @@ async fn a_node_timeout_also_bounds_its_teardown() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("timed out after 1s"), "{error}");
+    // Cancelled, and released before `shutdown` returned.
+    assert_eq!(log.take(), ["drop held by the teardown", "drop A"]);
 }
 
 #[test]
