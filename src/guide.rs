@@ -44,3 +44,9 @@ pub mod dependency_injection {}
 /// Testing with `execute`, and test doubles.
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing {}
+
+/// Deployment: signals and graceful drain, systemd, Docker, a process supervisor, Kubernetes
+/// probes, AWS Lambda, and mounting inside another server.
+#[cfg(feature = "lambda")]
+#[doc = include_str!("../docs/deployment.md")]
+pub mod deployment {}
