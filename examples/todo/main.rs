@@ -223,8 +223,18 @@ async fn main() -> ExitCode {
         )
         .init();
     let addr = env_or("TODO_ADDR", || "127.0.0.1:3000".into());
-    println!("todo: serving on http://{addr}/todos (Ctrl-C stops it)");
-    match app().serve(addr.as_str()).await {
+    // Bind first: a port in use fails before any provider runs.
+    let result = match app().bind(addr.as_str()).await {
+        Ok(server) => {
+            println!(
+                "todo: listening on http://{}/todos (Ctrl-C stops it)",
+                server.local_addr()
+            );
+            server.run().await
+        }
+        Err(error) => Err(error),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("todo: {error}");
