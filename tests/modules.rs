@@ -5,36 +5,12 @@
 //! across modules name both modules.
 
 use std::convert::Infallible;
-use std::fmt;
-use std::sync::{Arc, Mutex};
 
 use roadie::prelude::*;
+
+mod support;
 use roadie::{Problem, StartupError};
-
-/// What happened, in order; shared by every node of a test through the container.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, entry: impl Into<String>) {
-        self.0.lock().unwrap().push(entry.into());
-    }
-
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-#[derive(Debug)]
-struct Failed(&'static str);
-
-impl fmt::Display for Failed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for Failed {}
+use support::{Failed, Log};
 
 fn problems(error: StartupError) -> Vec<Problem> {
     error.problems().to_vec()
@@ -194,7 +170,7 @@ async fn a_failure_in_a_module_rolls_back_what_other_modules_started() {
     struct Gateway;
     // Needs both modules' resources, so it starts last.
     fn gateway(_repo: Res<OrderRepo>, _mailer: Res<Mailer>) -> Result<Gateway, Failed> {
-        Err(Failed("the payment provider is unreachable"))
+        Err(Failed::new("the payment provider is unreachable"))
     }
     let payments = App::module("payments").on_startup(gateway);
     let app = app(&log).merge(payments);
@@ -226,7 +202,7 @@ async fn a_failure_in_a_module_stops_before_the_later_modules_start() {
     async fn broken_pool(log: Res<Log>, lifespan: Lifespan<Pool>) -> Result<(), Failed> {
         log.push("setup broken pool");
         drop(lifespan);
-        Err(Failed("no database"))
+        Err(Failed::new("no database"))
     }
     let users = App::module("users")
         .lifespan(broken_pool)

@@ -3,36 +3,12 @@
 //! place; everything that used the original (handlers, dependencies, hooks) gets the double.
 
 use std::convert::Infallible;
-use std::fmt;
-use std::sync::{Arc, Mutex};
 
 use roadie::prelude::*;
+
+mod support;
 use roadie::{Problem, StartupError};
-
-/// What happened, in order; shared by every node of a test through the container.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, entry: impl Into<String>) {
-        self.0.lock().unwrap().push(entry.into());
-    }
-
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-#[derive(Debug)]
-struct DbError(&'static str);
-
-impl fmt::Display for DbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for DbError {}
+use support::{Failed as DbError, Log};
 
 fn problems(error: StartupError) -> Vec<Problem> {
     error.problems().to_vec()
@@ -69,7 +45,7 @@ fn config() -> Result<Config, Infallible> {
 /// the app with it fails; the doubles below keep it from running.
 async fn database(config: Res<Config>, log: Res<Log>) -> Result<Database, DbError> {
     log.push(format!("connect {}", config.url));
-    Err(DbError("connection refused"))
+    Err(DbError::new("connection refused"))
 }
 
 async fn connection(db: Res<Database>, log: Res<Log>) -> Result<Scoped<Conn>, Infallible> {
@@ -247,7 +223,7 @@ async fn a_replacement_is_named_for_what_it_replaces() {
 async fn a_failing_replacement_fails_startup_and_rolls_back() {
     let log = Log::default();
     fn broken_double() -> Result<Database, DbError> {
-        Err(DbError("the double is broken too"))
+        Err(DbError::new("the double is broken too"))
     }
     let app = my_app(&log).replace(broken_double);
     let error = app.start().await.unwrap_err();
@@ -456,7 +432,7 @@ async fn a_lifespan_provided_type_is_replaced_by_a_plain_provider() {
 async fn a_lifespans_plain_double_is_rolled_back_like_the_lifespan() {
     let log = Log::default();
     fn late(_size: Res<u32>) -> Result<u16, DbError> {
-        Err(DbError("late failure"))
+        Err(DbError::new("late failure"))
     }
     let app = pooled_app(&log)
         .on_startup(late)
