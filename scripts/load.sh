@@ -56,12 +56,24 @@ rate() {
     | awk '/Requests\/sec/ { print $2 }'
 }
 
-echo "== wrk -t$threads -c$connections -d${seconds}s GET /todos/1"
-# Warm both up, then measure each in turn.
+echo "== wrk -t$threads -c$connections -d${seconds}s GET /todos/1, rounds in the order roadie axum axum roadie roadie axum"
+# Warm both up, then measure in an ABBA order so that drift (heat, other load) falls on both
+# sides alike; the figure of each side is its median round.
 wrk -t1 -c4 -d1s "http://$roadie_addr/todos/1" >/dev/null
 wrk -t1 -c4 -d1s "http://$axum_addr/todos/1" >/dev/null
-roadie=$(rate "$roadie_addr")
-axum=$(rate "$axum_addr")
-echo "roadie: $roadie requests/s"
-echo "axum:   $axum requests/s"
+roadie_rates=() axum_rates=()
+for side in roadie axum axum roadie roadie axum; do
+  if [ "$side" = roadie ]; then
+    roadie_rates+=("$(rate "$roadie_addr")")
+    echo "roadie: ${roadie_rates[-1]} requests/s"
+  else
+    axum_rates+=("$(rate "$axum_addr")")
+    echo "axum:   ${axum_rates[-1]} requests/s"
+  fi
+done
+median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+roadie=$(median "${roadie_rates[@]}")
+axum=$(median "${axum_rates[@]}")
+echo "median roadie: $roadie requests/s"
+echo "median axum:   $axum requests/s"
 awk -v r="$roadie" -v a="$axum" 'BEGIN { printf "ratio roadie/axum: %.3f (goal: >= 1.0)\n", r / a }'
