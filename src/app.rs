@@ -3,6 +3,7 @@
 use std::any::TypeId;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::error::{Problem, ShutdownError, StartupError};
 use crate::extract::Needs;
 use crate::graph::{self, GraphNode, Kind};
 use crate::handler::{Handler, RouteHandler};
-use crate::lifecycle::{self, Running};
+use crate::lifecycle::{self, LifecycleState, Running};
 use crate::provider::{IntoDependency, IntoHook, IntoLifespan, IntoProvider, NodeBody, NodeSpec};
 use crate::request::Request;
 use crate::response::Response;
@@ -101,7 +102,27 @@ pub(crate) struct Blueprint {
 pub struct App {
     blueprint: Arc<Blueprint>,
     last: Option<usize>,
-    lazy: Arc<OnceCell<Result<Running, StartupError>>>,
+    lazy: Arc<Lazy>,
+}
+
+/// The instance that [`App::execute`] starts on first use.
+#[derive(Default)]
+struct Lazy {
+    started: OnceCell<Result<Running, StartupError>>,
+    /// Set when the first start begins, so that [`App::state`] can tell `Starting`.
+    starting: AtomicBool,
+}
+
+impl Lazy {
+    /// The started instance, starting it if no call did yet (exactly once).
+    async fn get_or_start(&self, blueprint: Arc<Blueprint>) -> &Result<Running, StartupError> {
+        self.started
+            .get_or_init(|| {
+                self.starting.store(true, Ordering::Release);
+                lifecycle::start(blueprint)
+            })
+            .await
+    }
 }
 
 impl Default for App {
@@ -133,13 +154,13 @@ impl App {
         Self {
             blueprint: Arc::new(Blueprint::default()),
             last: None,
-            lazy: Arc::new(OnceCell::new()),
+            lazy: Arc::default(),
         }
     }
 
     pub(crate) fn blueprint_mut(&mut self) -> &mut Blueprint {
         // A changed app is a new app: it starts afresh on its next `execute`.
-        self.lazy = Arc::new(OnceCell::new());
+        self.lazy = Arc::default();
         Arc::make_mut(&mut self.blueprint)
     }
 
@@ -431,9 +452,9 @@ impl App {
         async move {
             // Once started, skip `get_or_init`: its future holds the whole start future, and
             // copying that around costs every request. The first calls box it instead.
-            let started = match lazy.get() {
+            let started = match lazy.started.get() {
                 Some(started) => started,
-                None => Box::pin(lazy.get_or_init(|| lifecycle::start(blueprint))).await,
+                None => Box::pin(lazy.get_or_start(blueprint)).await,
             };
             match started {
                 Ok(running) => running.dispatch(request).await,
@@ -449,10 +470,32 @@ impl App {
     pub fn running(&self) -> impl Future<Output = Result<Running, StartupError>> + Send + 'static {
         let blueprint = Arc::clone(&self.blueprint);
         let lazy = Arc::clone(&self.lazy);
-        async move {
-            lazy.get_or_init(|| lifecycle::start(blueprint))
-                .await
-                .clone()
+        async move { lazy.get_or_start(blueprint).await.clone() }
+    }
+
+    /// Where the instance that [`App::execute`] starts is in its life: `Created` before the
+    /// first call, `Starting` while it starts, `Failed` if its start failed, then `Running`,
+    /// `Stopping` and `Stopped` as [`Running::state`] tells them.
+    ///
+    /// ```
+    /// use roadie::{App, LifecycleState, Request};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = App::new().get("/", || async { "hi" });
+    /// assert_eq!(app.state(), LifecycleState::Created);
+    /// app.execute(Request::get("/")).await;
+    /// assert_eq!(app.state(), LifecycleState::Running);
+    /// app.shutdown().await.unwrap();
+    /// assert_eq!(app.state(), LifecycleState::Stopped);
+    /// # }
+    /// ```
+    pub fn state(&self) -> LifecycleState {
+        match self.lazy.started.get() {
+            Some(Ok(running)) => running.state(),
+            Some(Err(_)) => LifecycleState::Failed,
+            None if self.lazy.starting.load(Ordering::Acquire) => LifecycleState::Starting,
+            None => LifecycleState::Created,
         }
     }
 
@@ -460,7 +503,7 @@ impl App {
     pub fn shutdown(&self) -> impl Future<Output = Result<(), ShutdownError>> + Send + 'static {
         let lazy = Arc::clone(&self.lazy);
         async move {
-            match lazy.get() {
+            match lazy.started.get() {
                 Some(Ok(running)) => running.shutdown().await,
                 _ => Ok(()),
             }

@@ -147,3 +147,39 @@ async fn the_future_of_execute_is_send_and_an_arc_app_works_from_spawned_tasks()
     }
     assert_eq!(starts.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn the_app_reports_each_state_of_its_lazy_instance() {
+    use roadie::LifecycleState;
+
+    let (release, wait) = tokio::sync::oneshot::channel::<()>();
+    let wait = std::sync::Mutex::new(Some(wait));
+    let app = App::new()
+        .on_startup(move || {
+            let wait = wait.lock().unwrap().take();
+            async move {
+                if let Some(wait) = wait {
+                    let _ = wait.await;
+                }
+                Ok::<_, Infallible>(Counter(0))
+            }
+        })
+        .get("/", || async { "ok" });
+    assert_eq!(app.state(), LifecycleState::Created);
+
+    let first = tokio::spawn(app.execute(Request::get("/")));
+    while app.state() == LifecycleState::Created {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(app.state(), LifecycleState::Starting);
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap().status(), 200);
+    assert_eq!(app.state(), LifecycleState::Running);
+
+    app.shutdown().await.unwrap();
+    assert_eq!(app.state(), LifecycleState::Stopped);
+
+    let failing = App::new().on_startup(|| Err::<Counter, _>(std::io::Error::other("no")));
+    assert_eq!(failing.execute(Request::get("/")).await.status(), 503);
+    assert_eq!(failing.state(), LifecycleState::Failed);
+}
