@@ -29,18 +29,18 @@ async fn read(
 ) -> Result<Json<Todo>, StatusCode> {
     let connection = pool.take().await.ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
     let found = connection
-        .query_row(
-            "SELECT id, title, done FROM todos WHERE id = ?1",
-            [id],
-            |row| {
-                Ok(Todo {
-                    id: row.get(0)?,
-                    title: row.get(1)?,
-                    done: row.get(2)?,
+        .prepare_cached("SELECT id, title, done FROM todos WHERE id = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_row([id], |row| {
+                    Ok(Todo {
+                        id: row.get(0)?,
+                        title: row.get(1)?,
+                        done: row.get(2)?,
+                    })
                 })
-            },
-        )
-        .optional();
+                .optional()
+        });
     pool.give_back(connection);
     match found {
         Ok(Some(todo)) => Ok(Json(todo)),

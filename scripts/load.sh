@@ -42,18 +42,37 @@ wait_for() {
 }
 
 export TODO_DATABASE=$database TODO_POOL_SIZE=8 RUST_LOG=warn
-TODO_ADDR=$roadie_addr target/release/examples/todo >/dev/null &
+# With two cores or more, the servers run on core 1 and wrk on core 0, so that neither takes
+# the other's CPU: the figures then compare the servers, not the scheduler.
+server_cpu=() client_cpu=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  server_cpu=(taskset -c 1) client_cpu=(taskset -c 0)
+fi
+TODO_ADDR=$roadie_addr "${server_cpu[@]}" target/release/examples/todo >/dev/null &
 pids+=($!)
 wait_for "$roadie_addr" /todos
 curl -fsS -o /dev/null -H 'content-type: application/json' \
   -d '{"title":"pack the van"}' "http://$roadie_addr/todos"
-TODO_ADDR=$axum_addr target/release/examples/todo_axum >/dev/null &
+TODO_ADDR=$axum_addr "${server_cpu[@]}" target/release/examples/todo_axum >/dev/null &
 pids+=($!)
 wait_for "$axum_addr" /todos/1
 
-rate() {
-  wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency "http://$1/todos/1" \
-    | awk '/Requests\/sec/ { print $2 }'
+# CPU time (user + system) a process has used, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+
+# One round against a server: prints "requests/s cpu-µs-per-request". The CPU time the
+# server spent per request is steadier than requests/s on a shared machine: wrk and
+# other processes take wall time, not the server's CPU time.
+round() {
+  local addr=$1 pid=$2 before after out requests rate
+  before=$(cpu_ticks "$pid")
+  out=$("${client_cpu[@]}" wrk -t"$threads" -c"$connections" -d"${seconds}s" "http://$addr/todos/1")
+  after=$(cpu_ticks "$pid")
+  requests=$(awk '/requests in/ { print $1 }' <<<"$out")
+  rate=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
+  awk -v r="$rate" -v t=$((after - before)) -v n="$requests" -v hz="$ticks_per_second" \
+    'BEGIN { printf "%s %.2f\n", r, t / hz * 1e6 / n }'
 }
 
 echo "== wrk -t$threads -c$connections -d${seconds}s GET /todos/1, rounds in the order roadie axum axum roadie roadie axum"
@@ -61,19 +80,23 @@ echo "== wrk -t$threads -c$connections -d${seconds}s GET /todos/1, rounds in the
 # sides alike; the figure of each side is its median round.
 wrk -t1 -c4 -d1s "http://$roadie_addr/todos/1" >/dev/null
 wrk -t1 -c4 -d1s "http://$axum_addr/todos/1" >/dev/null
-roadie_rates=() axum_rates=()
+roadie_rates=() axum_rates=() roadie_cpu=() axum_cpu=()
 for side in roadie axum axum roadie roadie axum; do
   if [ "$side" = roadie ]; then
-    roadie_rates+=("$(rate "$roadie_addr")")
-    echo "roadie: ${roadie_rates[-1]} requests/s"
+    read -r rate cpu < <(round "$roadie_addr" "${pids[0]}")
+    roadie_rates+=("$rate") roadie_cpu+=("$cpu")
   else
-    axum_rates+=("$(rate "$axum_addr")")
-    echo "axum:   ${axum_rates[-1]} requests/s"
+    read -r rate cpu < <(round "$axum_addr" "${pids[1]}")
+    axum_rates+=("$rate") axum_cpu+=("$cpu")
   fi
+  printf '%-7s %10s requests/s %8s µs of server CPU per request\n' "$side:" "$rate" "$cpu"
 done
 median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
-roadie=$(median "${roadie_rates[@]}")
-axum=$(median "${axum_rates[@]}")
-echo "median roadie: $roadie requests/s"
-echo "median axum:   $axum requests/s"
-awk -v r="$roadie" -v a="$axum" 'BEGIN { printf "ratio roadie/axum: %.3f (goal: >= 1.0)\n", r / a }'
+roadie=$(median "${roadie_rates[@]}") axum=$(median "${axum_rates[@]}")
+roadie_us=$(median "${roadie_cpu[@]}") axum_us=$(median "${axum_cpu[@]}")
+echo "median roadie: $roadie requests/s, $roadie_us µs CPU per request"
+echo "median axum:   $axum requests/s, $axum_us µs CPU per request"
+awk -v r="$roadie" -v a="$axum" -v rc="$roadie_us" -v ac="$axum_us" 'BEGIN {
+  printf "ratio roadie/axum, requests/s: %.3f (goal: >= 1.0)\n", r / a
+  printf "ratio roadie/axum, CPU per request: %.3f (goal: <= 1.0)\n", rc / ac
+}'

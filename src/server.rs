@@ -10,6 +10,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::app::{App, Settings};
+use crate::app::App;
 use crate::error::Error;
 use crate::lifecycle::Running;
 
@@ -316,15 +317,65 @@ impl Signals {
     }
 }
 
-fn builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
+fn builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .header_read_timeout(settings.header_read_timeout);
+    // No HTTP/1 timer: hyper would arm one per request for its header read timeout, which
+    // costs every request a timer registration; `HeadWatch` keeps that limit instead.
+    builder.http1().keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     builder
+}
+
+/// The header read timeout of one connection, kept without a timer per request.
+///
+/// The connection counts the requests it began (hyper calls the service once a request's head
+/// is read) and those still being answered. A check every quarter of the timeout cuts the
+/// connection once it has been waiting for a request's head, with nothing in flight and no
+/// new request begun, for the whole timeout: a client that sends its headers too slowly, or
+/// an idle keep-alive connection, is closed between one and one and a quarter timeouts later.
+#[derive(Default)]
+struct HeadWatch {
+    begun: AtomicU64,
+    answering: AtomicUsize,
+}
+
+impl HeadWatch {
+    /// Marks a request as begun and being answered, until the guard is dropped.
+    fn begin(self: &Arc<Self>) -> Answering {
+        self.begun.fetch_add(1, Ordering::Relaxed);
+        self.answering.fetch_add(1, Ordering::Relaxed);
+        Answering(Arc::clone(self))
+    }
+
+    /// Resolves once the connection has waited for a request's head for `timeout`.
+    async fn expired(&self, timeout: Duration) {
+        let period = (timeout / 4).max(Duration::from_millis(1));
+        let checks_needed = timeout.as_nanos().div_ceil(period.as_nanos()).max(1);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut seen, mut idle_checks) = (self.begun.load(Ordering::Relaxed), 0);
+        loop {
+            ticks.tick().await;
+            let begun = self.begun.load(Ordering::Relaxed);
+            if begun != seen || self.answering.load(Ordering::Relaxed) > 0 {
+                (seen, idle_checks) = (begun, 0);
+            } else {
+                idle_checks += 1;
+                if idle_checks >= checks_needed {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A request being answered on a watched connection.
+struct Answering(Arc<HeadWatch>);
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.answering.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Accepts until shutdown, drains, cuts, and tears down.
@@ -334,7 +385,8 @@ async fn serve(
     triggers: &mut Triggers,
 ) -> Result<(), Error> {
     let attachment = running.attach_server();
-    let builder = builder(running.settings());
+    let builder = builder();
+    let header_read_timeout = running.settings().header_read_timeout;
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     tracing::info!("serving");
@@ -353,9 +405,13 @@ async fn serve(
                         tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
                     }
                     let running = running.clone();
+                    let watch = Arc::new(HeadWatch::default());
+                    let watched = Arc::clone(&watch);
                     let service = service_fn(move |request: http::Request<Incoming>| {
                         let running = running.clone();
+                        let answering = watched.begin();
                         async move {
+                            let _answering = answering;
                             let response = crate::adapters::answer(&running, request).await;
                             Ok::<_, Infallible>(crate::adapters::into_full(response))
                         }
@@ -365,9 +421,14 @@ async fn serve(
                         .into_owned();
                     let connection = graceful.watch(connection);
                     connections.spawn(async move {
-                        if let Err(error) = connection.await {
-                            // Bad input on the wire costs this connection only.
-                            tracing::debug!(%peer, %error, "connection ended with an error");
+                        tokio::select! {
+                            result = connection => if let Err(error) = result {
+                                // Bad input on the wire costs this connection only.
+                                tracing::debug!(%peer, %error, "connection ended with an error");
+                            },
+                            () = watch.expired(header_read_timeout) => {
+                                tracing::debug!(%peer, "no request head within the header read timeout: closing");
+                            }
                         }
                     });
                 }

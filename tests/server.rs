@@ -413,11 +413,54 @@ async fn a_connection_that_never_sends_its_headers_is_closed() {
     let mut slow = TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nHost: te").await.unwrap();
     // The paused clock jumps to the header timeout once everything is idle.
-    let response = read_all(&mut slow).await;
+    let response = tokio::time::timeout(Duration::from_secs(60), read_all(&mut slow))
+        .await
+        .expect("the connection is closed within the header read timeout");
     assert!(
         response.is_empty() || status(&response) == 408,
         "{response:?}"
     );
+
+    handle.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
+    let app = App::new()
+        .header_read_timeout(Duration::from_secs(5))
+        .get("/", || async { "ok" });
+    let (addr, handle, serving) = spawn(app).await;
+
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = [0; 1024];
+    let read = stream.read(&mut buffer).await.unwrap();
+    assert_eq!(status(&String::from_utf8_lossy(&buffer[..read])), 200);
+    // Then nothing: the next head never comes, and the connection is closed.
+    let closed = tokio::time::timeout(Duration::from_secs(60), read_all(&mut stream)).await;
+    assert_eq!(closed.as_deref(), Ok(""));
+
+    handle.shutdown();
+    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_handler_is_not_cut_by_the_header_read_timeout() {
+    let app = App::new()
+        .header_read_timeout(Duration::from_secs(5))
+        .get("/slow", || async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            "done"
+        });
+    let (addr, handle, serving) = spawn(app).await;
+
+    let response = exchange(addr, get("/slow")).await;
+    assert_eq!(status(&response), 200, "{response:?}");
+    assert!(response.ends_with("done"), "{response:?}");
 
     handle.shutdown();
     serving.await.unwrap().unwrap();

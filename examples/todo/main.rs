@@ -134,7 +134,8 @@ fn not_found(id: i64) -> HttpError {
 }
 
 fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<Todo>> {
-    conn.query_row("SELECT id, title, done FROM todos WHERE id = ?1", [id], row)
+    conn.prepare_cached("SELECT id, title, done FROM todos WHERE id = ?1")?
+        .query_row([id], row)
         .optional()
 }
 
