@@ -42,20 +42,11 @@ pub(crate) fn method_route(
         ));
     }
     let parser = |input: ParseStream<'_>| {
-        let path: LitStr = input.parse().map_err(|error| {
-            syn::Error::new(
-                error.span(),
-                format!("expected the route's path as a string literal: {example}"),
-            )
-        })?;
-        input.parse::<Option<Token![,]>>()?;
-        if !input.is_empty() {
-            let rest: TokenStream = input.parse()?;
-            return Err(syn::Error::new_spanned(
-                rest,
-                format!("`#[{attribute}]` takes only the route's path: {example}"),
-            ));
-        }
+        let path = path_then_end(
+            input,
+            &example,
+            &format!("`#[{attribute}]` takes only the route's path"),
+        )?;
         Ok(RouteArgs {
             method: method.to_owned(),
             path,
@@ -101,21 +92,25 @@ pub(crate) fn any_route(args: TokenStream) -> syn::Result<RouteArgs> {
             )));
         }
         input.parse::<Token![,]>()?;
-        let path: LitStr = input.parse().map_err(|error| {
-            syn::Error::new(
-                error.span(),
-                format!("expected the route's path as a string literal: {EXAMPLE}"),
-            )
-        })?;
-        input.parse::<Option<Token![,]>>()?;
-        if !input.is_empty() {
-            let rest: TokenStream = input.parse()?;
-            return Err(syn::Error::new_spanned(
-                rest,
-                format!("`#[route]` takes only a method and a path: {EXAMPLE}"),
-            ));
-        }
+        let path = path_then_end(input, EXAMPLE, "`#[route]` takes only a method and a path")?;
         Ok(RouteArgs { method: name, path })
     };
     parser.parse2(args)
+}
+
+/// Parses the route's path literal, an optional trailing comma, and nothing more; `only`
+/// says what the attribute takes, for the error on anything that follows.
+fn path_then_end(input: ParseStream<'_>, example: &str, only: &str) -> syn::Result<LitStr> {
+    let path: LitStr = input.parse().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!("expected the route's path as a string literal: {example}"),
+        )
+    })?;
+    input.parse::<Option<Token![,]>>()?;
+    if !input.is_empty() {
+        let rest: TokenStream = input.parse()?;
+        return Err(syn::Error::new_spanned(rest, format!("{only}: {example}")));
+    }
+    Ok(path)
 }
