@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, Criterion};
-use roadie::{App, Path, Request, Res};
+use roadie::{App, Path, Request, Res, Running};
 
 struct Config {
     greeting: String,
@@ -69,16 +69,21 @@ fn axum_router() -> axum::Router {
         })
 }
 
-fn dispatch(c: &mut Criterion) {
+/// The three sides, ready: a runtime, the app (its lazy instance started before measuring),
+/// a started instance of it, and the axum router.
+fn sides() -> (tokio::runtime::Runtime, App, Running, axum::Router) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let app = roadie_app();
     let running = runtime.block_on(app.start()).unwrap();
-    // Start the lazy instance before measuring.
     runtime.block_on(app.execute(Request::get("/users/1")));
-    let router = axum_router();
+    (runtime, app, running, axum_router())
+}
+
+fn dispatch(c: &mut Criterion) {
+    let (runtime, app, running, router) = sides();
 
     // Check that both answer the same before timing them.
     let roadie_text = runtime
@@ -137,14 +142,7 @@ fn dispatch_loop(spec: &str) {
         .split_once(':')
         .expect("DISPATCH_LOOP is `<roadie-running|roadie-app|axum>:<n>`");
     let n: u64 = n.parse().expect("the count is a number");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let app = roadie_app();
-    let running = runtime.block_on(app.start()).unwrap();
-    runtime.block_on(app.execute(Request::get("/users/1")));
-    let router = axum_router();
+    let (runtime, app, running, router) = sides();
     runtime.block_on(async {
         use tower::ServiceExt;
         for _ in 0..n {
