@@ -283,28 +283,15 @@ fn check_param(
         check_resource(errors, reference, ty, generic)?;
         ParamKind::OptionalBorrowed((*reference.elem).clone())
     } else {
-        let found = Borrows::find(ty);
-        if let Some(generic) = found.impl_trait {
-            errors.spanned(
-                &generic,
-                "`impl Trait` makes the function generic, but roadie finds parameters by their \
-                 concrete type: name the type",
-            );
-            return None;
-        }
-        if let Some(borrow) = found.borrow {
-            errors.spanned(
-                &borrow,
-                format!(
-                    "`{}` borrows (`{}`), but parameters own their values: use an owned type \
-                     (`String` for `&str`, `Bytes` for `&[u8]`), or `&T` on its own to borrow \
-                     the resource `T`",
-                    tidy(ty),
-                    tidy(&borrow)
-                ),
-            );
-            return None;
-        }
+        check_owned(errors, ty, "parameters", |borrow| {
+            format!(
+                "`{}` borrows (`{}`), but parameters own their values: use an owned type \
+                 (`String` for `&str`, `Bytes` for `&[u8]`), or `&T` on its own to borrow \
+                 the resource `T`",
+                tidy(ty),
+                tidy(borrow)
+            )
+        })?;
         ParamKind::Value
     };
     Some(Param {
@@ -348,26 +335,39 @@ fn check_resource(
             return None;
         }
     }
-    let found = Borrows::find(elem);
+    check_owned(errors, elem, "resources", |borrow| {
+        format!(
+            "the resource type `{}` borrows (`{}`), but resources live as long as the app \
+             and must be `'static`: store an owned type (`String` for `&str`, `Arc<T>` \
+             for `&T`)",
+            tidy(elem),
+            tidy(borrow)
+        )
+    })
+}
+
+/// Checks that `ty` names a concrete, owned type: no `impl Trait` (which would make the
+/// function generic) and no borrow inside it. `what` names what roadie finds by type
+/// (`parameters`, `resources`); `borrowed` writes the error for a borrow found.
+fn check_owned(
+    errors: &mut Errors,
+    ty: &Type,
+    what: &str,
+    borrowed: impl FnOnce(&TokenStream) -> String,
+) -> Option<()> {
+    let found = Borrows::find(ty);
     if let Some(generic) = found.impl_trait {
         errors.spanned(
             &generic,
-            "`impl Trait` makes the function generic, but roadie finds resources by their \
-             concrete type: name the type",
+            format!(
+                "`impl Trait` makes the function generic, but roadie finds {what} by their \
+                 concrete type: name the type"
+            ),
         );
         return None;
     }
     if let Some(borrow) = found.borrow {
-        errors.spanned(
-            &borrow,
-            format!(
-                "the resource type `{}` borrows (`{}`), but resources live as long as the app \
-                 and must be `'static`: store an owned type (`String` for `&str`, `Arc<T>` \
-                 for `&T`)",
-                tidy(elem),
-                tidy(&borrow)
-            ),
-        );
+        errors.spanned(&borrow, borrowed(&borrow));
         return None;
     }
     Some(())
