@@ -32,6 +32,15 @@ async fn text(response: axum::response::Response) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
+/// Sends one request through the router.
+async fn send(router: &axum::Router, request: http::Request<Body>) -> axum::response::Response {
+    router.clone().oneshot(request).await.unwrap()
+}
+
+fn get(uri: &str) -> http::Request<Body> {
+    http::Request::get(uri).body(Body::empty()).unwrap()
+}
+
 #[tokio::test]
 async fn the_app_answers_when_nested_in_an_axum_router() {
     let running = started().await;
@@ -39,71 +48,34 @@ async fn the_app_answers_when_nested_in_an_axum_router() {
         .route("/", axum::routing::get(|| async { "axum" }))
         .nest_service("/api", running.clone().into_service());
 
-    let response = router
-        .clone()
-        .oneshot(
-            http::Request::get("/api/hello/world")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let response = send(&router, get("/api/hello/world")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(text(response).await, "hello world");
 
-    let response = router
-        .clone()
-        .oneshot(http::Request::get("/").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let response = send(&router, get("/")).await;
     assert_eq!(
         text(response).await,
         "axum",
         "axum's own routes still answer"
     );
 
-    let response = router
-        .clone()
-        .oneshot(
-            http::Request::get("/api/missing")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let response = send(&router, get("/api/missing")).await;
     assert_eq!(response.status(), 404, "the app's 404 comes through");
 
-    let response = router
-        .clone()
-        .oneshot(
-            http::Request::post("/api/echo")
-                .body(Body::from("123456789"))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let response = send(
+        &router,
+        http::Request::post("/api/echo")
+            .body(Body::from("123456789"))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(response.status(), 413, "the app's body limit applies");
 
-    let response = router
-        .clone()
-        .oneshot(
-            http::Request::get("/api/ready")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let response = send(&router, get("/api/ready")).await;
     assert_eq!(response.status(), 200);
 
     running.shutdown().await.unwrap();
-    let response = router
-        .oneshot(
-            http::Request::get("/api/ready")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let response = send(&router, get("/api/ready")).await;
     assert_eq!(response.status(), 503, "a stopped app is not ready");
 }
 
@@ -123,10 +95,7 @@ async fn the_service_takes_tower_layers() {
         })
         .service(AppService::from(running.clone()));
 
-    let response = service
-        .oneshot(http::Request::get("/anything").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let response = service.oneshot(get("/anything")).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-layer"], "yes");
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -140,13 +109,6 @@ async fn a_stopping_app_answers_503_through_the_service() {
     let service = running.clone().into_service();
     running.shutdown().await.unwrap();
 
-    let response = service
-        .oneshot(
-            http::Request::get("/hello/late")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let response = service.oneshot(get("/hello/late")).await.unwrap();
     assert_eq!(response.status(), 503);
 }
