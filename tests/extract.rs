@@ -54,9 +54,9 @@ struct Ids {
     id: u32,
 }
 
-#[tokio::test]
-async fn path_as_one_value_a_tuple_and_a_struct() {
-    let app = App::new()
+/// Path parameters read as one value, a tuple and a struct.
+fn path_app() -> App {
+    App::new()
         .get(
             "/one/{id}",
             |Path(id): Path<i64>| async move { id.to_string() },
@@ -67,7 +67,12 @@ async fn path_as_one_value_a_tuple_and_a_struct() {
         )
         .get("/struct/{org}/{id}", |Path(ids): Path<Ids>| async move {
             format!("{}#{}", ids.org, ids.id)
-        });
+        })
+}
+
+#[tokio::test]
+async fn path_as_one_value_a_tuple_and_a_struct() {
+    let app = path_app();
     assert_eq!(app.execute(Request::get("/one/-7")).await.text(), "-7");
     assert_eq!(
         app.execute(Request::get("/tuple/acme/3")).await.text(),
@@ -81,18 +86,7 @@ async fn path_as_one_value_a_tuple_and_a_struct() {
 
 #[tokio::test]
 async fn a_path_value_that_does_not_parse_is_400_naming_the_parameter() {
-    let app = App::new()
-        .get(
-            "/one/{id}",
-            |Path(id): Path<u64>| async move { id.to_string() },
-        )
-        .get(
-            "/tuple/{org}/{id}",
-            |Path((org, id)): Path<(String, u32)>| async move { format!("{org}:{id}") },
-        )
-        .get("/struct/{org}/{id}", |Path(ids): Path<Ids>| async move {
-            format!("{}#{}", ids.org, ids.id)
-        });
+    let app = path_app();
     for uri in ["/one/abc", "/tuple/acme/x", "/struct/acme/-1"] {
         let response = app.execute(Request::get(uri)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
