@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::Method;
 use tokio::sync::OnceCell;
 
-use crate::error::{Problem, ShutdownError, StartupError};
+use crate::error::{Problem, ShutdownError, StartupError, ValidationError};
 use crate::extract::Needs;
 use crate::graph::{self, GraphNode, Kind};
 use crate::handler::{Handler, RouteHandler};
@@ -64,6 +64,12 @@ pub(crate) struct Registration {
     pub(crate) body: RegistrationBody,
 }
 
+/// A blueprint that passed validation: its startup order, and its routes.
+pub(crate) struct Checked {
+    pub(crate) plan: graph::Plan,
+    pub(crate) routes: Vec<RouteSpec>,
+}
+
 /// Everything registered on an app.
 #[derive(Clone, Default)]
 pub(crate) struct Blueprint {
@@ -73,6 +79,42 @@ pub(crate) struct Blueprint {
     pub(crate) problems: Vec<Problem>,
     /// The module name, prefixed to node names when this app is merged into another.
     pub(crate) module: Option<String>,
+}
+
+impl Blueprint {
+    fn graph_nodes(&self) -> Vec<GraphNode<'_>> {
+        self.registrations
+            .iter()
+            .map(|r| GraphNode {
+                kind: r.kind,
+                name: &r.name,
+                needs: &r.needs,
+                provides: r.provides,
+            })
+            .collect()
+    }
+
+    /// Validates everything registered: the graph, the routes and what registration found.
+    /// Every problem comes back at once.
+    pub(crate) fn check(&self) -> Result<Checked, ValidationError> {
+        let routes: Vec<RouteSpec> = self
+            .registrations
+            .iter()
+            .filter_map(|r| match &r.body {
+                RegistrationBody::Route(route) => Some(route.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut extra = crate::routing::Router::check(&routes);
+        extra.extend(crate::routing::Router::check_readiness(
+            &routes,
+            self.settings.readiness_path.as_deref(),
+        ));
+        extra.extend(self.problems.iter().cloned());
+        graph::plan(&self.graph_nodes(), extra)
+            .map(|plan| Checked { plan, routes })
+            .map_err(|problems| ValidationError { problems })
+    }
 }
 
 /// A web service's lifecycle container: startup providers, lifespans, request-scoped
@@ -378,56 +420,29 @@ impl App {
         self.method(Method::DELETE, path, handler)
     }
 
-    fn graph_nodes(&self) -> Vec<GraphNode<'_>> {
-        self.blueprint
-            .registrations
-            .iter()
-            .map(|r| GraphNode {
-                kind: r.kind,
-                name: &r.name,
-                needs: &r.needs,
-                provides: r.provides,
-            })
-            .collect()
-    }
-
     /// Validates the app without running anything, and returns the names of the startup
     /// nodes in the order they would start.
     pub fn startup_order(&self) -> Result<Vec<String>, StartupError> {
-        let nodes = self.graph_nodes();
-        let routes: Vec<RouteSpec> = self
-            .blueprint
-            .registrations
+        let checked = self.blueprint.check()?;
+        Ok(checked
+            .plan
+            .startup
             .iter()
-            .filter_map(|r| match &r.body {
-                RegistrationBody::Route(route) => Some(route.clone()),
-                _ => None,
-            })
-            .collect();
-        let mut extra = crate::routing::Router::check(&routes);
-        extra.extend(crate::routing::Router::check_readiness(
-            &routes,
-            self.blueprint.settings.readiness_path.as_deref(),
-        ));
-        extra.extend(self.blueprint.problems.iter().cloned());
-        graph::plan(&nodes, extra)
-            .map(|plan| {
-                plan.startup
-                    .iter()
-                    .map(|&i| nodes[i].name.to_owned())
-                    .collect()
-            })
-            .map_err(|problems| StartupError::Invalid(crate::error::ValidationError { problems }))
+            .map(|&i| self.blueprint.registrations[i].name.clone())
+            .collect())
     }
 
     /// Validates the app without running anything.
     pub fn validate(&self) -> Result<(), StartupError> {
-        self.startup_order().map(drop)
+        self.blueprint
+            .check()
+            .map(drop)
+            .map_err(StartupError::Invalid)
     }
 
     /// The graph as Graphviz DOT: every node, and an edge for each type one hands another.
     pub fn to_dot(&self) -> String {
-        graph::to_dot(&self.graph_nodes())
+        graph::to_dot(&self.blueprint.graph_nodes())
     }
 
     /// Validates the graph, then runs startup providers and lifespans in order.

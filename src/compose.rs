@@ -200,12 +200,12 @@ struct InPlaceOfLifespan(Arc<dyn RunNode>);
 
 impl RunNode for InPlaceOfLifespan {
     fn run(
-        &self,
+        self: Arc<Self>,
         prepare: &Prepare<'_>,
         shutdown: ShutdownTrigger,
         lifespan: Option<LifespanSlot>,
     ) -> NodeFuture {
-        let run = self.0.run(prepare, shutdown, None);
+        let run = Arc::clone(&self.0).run(prepare, shutdown, None);
         Box::pin(async move {
             let produced = run.await?;
             match lifespan {
@@ -246,7 +246,7 @@ struct ValueNode<T> {
 
 impl<T: Send + Sync + 'static> RunNode for ValueNode<T> {
     fn run(
-        &self,
+        self: Arc<Self>,
         _prepare: &Prepare<'_>,
         _shutdown: ShutdownTrigger,
         _lifespan: Option<LifespanSlot>,

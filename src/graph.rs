@@ -1,8 +1,7 @@
 //! The provider graph: validation before anything runs, startup order, and DOT export.
 
 use std::any::TypeId;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use petgraph::algo::tarjan_scc;
@@ -61,8 +60,141 @@ pub(crate) struct GraphNode<'a> {
 pub(crate) struct Plan {
     /// Indices of the startup nodes (providers and lifespans), in the order they start.
     pub(crate) startup: Vec<usize>,
-    /// For each node index, the startup nodes it waits for (its predecessors).
-    pub(crate) waits_for: Vec<Vec<usize>>,
+    /// For each node, the startup nodes it waits for (each once).
+    waits_for: Adjacency,
+    /// For each node, the startup nodes that wait for it, in registration order.
+    dependents: Adjacency,
+}
+
+impl Plan {
+    /// The startup nodes that `node` waits for.
+    pub(crate) fn waits_for(&self, node: usize) -> &[usize] {
+        self.waits_for.of(node)
+    }
+
+    /// The startup nodes that wait for `node`.
+    pub(crate) fn dependents(&self, node: usize) -> &[usize] {
+        self.dependents.of(node)
+    }
+}
+
+/// Lists of node indices, one per node, stored back to back: node `i`'s list is
+/// `items[start[i]..start[i + 1]]`. Two allocations whatever the number of nodes.
+#[derive(Debug)]
+struct Adjacency {
+    start: Vec<usize>,
+    items: Vec<usize>,
+}
+
+impl Adjacency {
+    /// Groups `(key, item)` pairs by key (a counting sort: linear, and stable, so each list
+    /// keeps the pairs' order).
+    fn group(nodes: usize, pairs: impl Iterator<Item = (usize, usize)> + Clone) -> Self {
+        let mut start = vec![0; nodes + 1];
+        for (key, _) in pairs.clone() {
+            start[key + 1] += 1;
+        }
+        for i in 0..nodes {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut items = vec![0; start[nodes]];
+        for (key, item) in pairs {
+            items[next[key]] = item;
+            next[key] += 1;
+        }
+        Self { start, items }
+    }
+
+    /// Keeps the first of each item within a list (a node that asks for one type twice has
+    /// two edges from its provider, and waits for it once).
+    fn without_repeats(mut self) -> Self {
+        let mut last_in = vec![usize::MAX; self.start.len()];
+        let mut kept = 0;
+        let mut from = 0;
+        for key in 0..self.start.len() - 1 {
+            let end = self.start[key + 1];
+            self.start[key] = kept;
+            for at in from..end {
+                let item = self.items[at];
+                if last_in[item] != key {
+                    last_in[item] = key;
+                    self.items[kept] = item;
+                    kept += 1;
+                }
+            }
+            from = end;
+        }
+        *self.start.last_mut().expect("one more start than keys") = kept;
+        self.items.truncate(kept);
+        self
+    }
+
+    fn of(&self, node: usize) -> &[usize] {
+        &self.items[self.start[node]..self.start[node + 1]]
+    }
+
+    /// Every `(key, item)` pair, grouped by key.
+    fn pairs(&self) -> impl Iterator<Item = (usize, usize)> + Clone + '_ {
+        (0..self.start.len() - 1).flat_map(move |key| self.of(key).iter().map(move |&i| (key, i)))
+    }
+}
+
+/// A set of indices below a fixed bound that gives back its smallest member in
+/// O(log₆₄ bound): one bit per index, and above those a bit per non-empty word, level by level
+/// up to a single word.
+struct IndexSet {
+    /// `levels[0]` has a bit per index; each next level a bit per word of the one below.
+    levels: Vec<Vec<u64>>,
+}
+
+impl IndexSet {
+    fn new(bound: usize) -> Self {
+        let mut levels = Vec::new();
+        let mut len = bound.max(1);
+        loop {
+            let words = len.div_ceil(64);
+            levels.push(vec![0; words]);
+            if words == 1 {
+                return Self { levels };
+            }
+            len = words;
+        }
+    }
+
+    fn insert(&mut self, index: usize) {
+        let mut at = index;
+        for level in &mut self.levels {
+            let word = &mut level[at / 64];
+            let was_empty = *word == 0;
+            *word |= 1 << (at % 64);
+            if !was_empty {
+                return;
+            }
+            at /= 64;
+        }
+    }
+
+    fn pop_min(&mut self) -> Option<usize> {
+        let top = self.levels.last()?;
+        if top[0] == 0 {
+            return None;
+        }
+        let mut min = 0;
+        for level in self.levels.iter().rev() {
+            min = min * 64 + level[min].trailing_zeros() as usize;
+        }
+        let mut at = min;
+        for level in &mut self.levels {
+            let word = &mut level[at / 64];
+            *word &= !(1 << (at % 64));
+            if *word != 0 {
+                break;
+            }
+            at /= 64;
+        }
+        Some(min)
+    }
 }
 
 struct Built {
@@ -163,10 +295,37 @@ fn build(nodes: &[GraphNode<'_>]) -> Built {
         }
     }
 
-    for cycle in cycles(&graph, nodes) {
-        problems.push(Problem::Cycle { path: cycle });
+    if !is_acyclic(&graph) {
+        for cycle in cycles(&graph, nodes) {
+            problems.push(Problem::Cycle { path: cycle });
+        }
     }
     Built { graph, problems }
+}
+
+/// Whether the graph has no cycle: Kahn's algorithm reaches every node exactly when there is
+/// none. Linear, and without the per-component lists that naming the cycles takes.
+fn is_acyclic(graph: &DiGraph<usize, &'static str>) -> bool {
+    let mut waiting = vec![0usize; graph.node_count()];
+    for edge in graph.edge_references() {
+        waiting[edge.target().index()] += 1;
+    }
+    let mut free: Vec<NodeIndex> = graph
+        .node_indices()
+        .filter(|n| waiting[n.index()] == 0)
+        .collect();
+    let mut reached = 0;
+    while let Some(node) = free.pop() {
+        reached += 1;
+        for edge in graph.edges(node) {
+            let target = edge.target().index();
+            waiting[target] -= 1;
+            if waiting[target] == 0 {
+                free.push(edge.target());
+            }
+        }
+    }
+    reached == graph.node_count()
 }
 
 /// Every cycle, one per strongly connected component, as names in "needs" direction:
@@ -242,42 +401,40 @@ pub(crate) fn plan(nodes: &[GraphNode<'_>], extra: Vec<Problem>) -> Result<Plan,
         return Err(problems);
     }
 
-    let mut waits_for = vec![Vec::new(); nodes.len()];
-    let mut indegree = vec![0usize; nodes.len()];
-    for edge in graph.edge_references() {
+    let n = nodes.len();
+    let startup_edges = graph.edge_references().filter_map(|edge| {
         let (from, to) = (graph[edge.source()], graph[edge.target()]);
-        if nodes[from].kind.is_startup()
-            && nodes[to].kind.is_startup()
-            && !waits_for[to].contains(&from)
-        {
-            waits_for[to].push(from);
-            indegree[to] += 1;
-        }
-    }
-    let mut dependents = vec![Vec::new(); nodes.len()];
-    for (to, froms) in waits_for.iter().enumerate() {
-        for &from in froms {
-            dependents[from].push(to);
-        }
-    }
+        (nodes[from].kind.is_startup() && nodes[to].kind.is_startup()).then_some((to, from))
+    });
+    let waits_for = Adjacency::group(n, startup_edges).without_repeats();
+    let dependents = Adjacency::group(n, waits_for.pairs().map(|(to, from)| (from, to)));
 
-    let mut ready: BinaryHeap<Reverse<(u8, usize)>> = nodes
-        .iter()
-        .enumerate()
-        .filter(|(i, node)| node.kind.is_startup() && indegree[*i] == 0)
-        .map(|(i, node)| Reverse((node.kind.rank(), i)))
-        .collect();
+    // Kahn's algorithm; where the graph leaves a choice, the smallest (rank, index) first:
+    // providers before lifespans, then registration order.
+    let key = |index: usize| usize::from(nodes[index].kind.rank()) * n + index;
+    let mut waiting: Vec<usize> = (0..n).map(|i| waits_for.of(i).len()).collect();
+    let mut ready = IndexSet::new(2 * n);
+    for (index, node) in nodes.iter().enumerate() {
+        if node.kind.is_startup() && waiting[index] == 0 {
+            ready.insert(key(index));
+        }
+    }
     let mut startup = Vec::new();
-    while let Some(Reverse((_, next))) = ready.pop() {
+    while let Some(next) = ready.pop_min() {
+        let next = next % n;
         startup.push(next);
-        for &dependent in &dependents[next] {
-            indegree[dependent] -= 1;
-            if indegree[dependent] == 0 {
-                ready.push(Reverse((nodes[dependent].kind.rank(), dependent)));
+        for &dependent in dependents.of(next) {
+            waiting[dependent] -= 1;
+            if waiting[dependent] == 0 {
+                ready.insert(key(dependent));
             }
         }
     }
-    Ok(Plan { startup, waits_for })
+    Ok(Plan {
+        startup,
+        waits_for,
+        dependents,
+    })
 }
 
 fn escape(text: &str) -> String {
@@ -318,4 +475,49 @@ pub(crate) fn to_dot(nodes: &[GraphNode<'_>]) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{Adjacency, IndexSet};
+
+    #[test]
+    fn the_index_set_gives_back_its_smallest_member_like_an_ordered_set() {
+        // Across one, two and three levels of words (64, 4,096 and more indices).
+        for bound in [1, 63, 64, 65, 4_096, 4_097, 300_000] {
+            let mut set = IndexSet::new(bound);
+            let mut model = BTreeSet::new();
+            // A fixed pseudo-random walk of inserts and pops (a linear congruential sequence).
+            let mut x: u64 = 12_345;
+            for _ in 0..20_000 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                if x >> 62 == 0 {
+                    assert_eq!(set.pop_min(), model.pop_first(), "bound {bound}");
+                } else {
+                    let index = (x >> 20) as usize % bound;
+                    set.insert(index);
+                    model.insert(index);
+                }
+            }
+            while let Some(min) = model.pop_first() {
+                assert_eq!(set.pop_min(), Some(min), "bound {bound}");
+            }
+            assert_eq!(set.pop_min(), None, "bound {bound}");
+        }
+    }
+
+    #[test]
+    fn grouping_keeps_the_order_of_pairs_and_drops_repeats_within_a_list() {
+        let pairs = [(2, 7), (0, 5), (2, 3), (2, 7), (0, 5), (1, 5), (2, 1)];
+        // Keys and items are both node indices below the node count.
+        let lists = Adjacency::group(8, pairs.iter().copied());
+        assert_eq!(lists.of(2), [7, 3, 7, 1]);
+        let lists = lists.without_repeats();
+        assert_eq!(lists.of(0), [5]);
+        assert_eq!(lists.of(1), [5]);
+        assert_eq!(lists.of(2), [7, 3, 1]);
+        assert!((3..8).all(|key| lists.of(key).is_empty()));
+    }
 }

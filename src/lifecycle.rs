@@ -16,11 +16,11 @@ use tokio::sync::{oneshot, watch, Notify, OnceCell};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::app::{Blueprint, Registration, RegistrationBody, Settings};
+use crate::app::{Blueprint, Checked, Registration, RegistrationBody, Settings};
 use crate::container::{Container, Produced, Res};
-use crate::error::{Failure, NodeError, ShutdownError, Stage, StartupError, ValidationError};
+use crate::error::{Failure, NodeError, ShutdownError, Stage, StartupError};
 use crate::extract::{Context, Prepare, RequestContext};
-use crate::graph::{self, GraphNode, Kind};
+use crate::graph::{self, Kind};
 use crate::lifespan::LifespanSlot;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
@@ -315,78 +315,83 @@ fn start_node(
         dependencies: None,
     };
     let timeout = registration.timeout.or(default_timeout);
-    let name = registration.name.clone();
     let kind = registration.kind;
-    let span = tracing::info_span!("roadie.start", node = %name, kind = ?kind);
-    let (run, lifespan_channels) = if kind == Kind::Lifespan {
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let run = node.run(
-            &prepare,
-            trigger.clone(),
-            Some(LifespanSlot {
-                ready: ready_tx,
-                stop: stop_rx,
-            }),
-        );
-        (run, Some((ready_rx, stop_tx)))
-    } else {
-        (node.run(&prepare, trigger.clone(), None), None)
-    };
+    let span = tracing::info_span!("roadie.start", node = %registration.name, kind = ?kind);
+    if kind != Kind::Lifespan {
+        let run = Arc::clone(node).run(&prepare, trigger.clone(), None);
+        return async move {
+            let began = Instant::now();
+            let result = with_timeout(timeout, run).await.map(|produced| Started {
+                produced,
+                lifespan: None,
+            });
+            log_start(began, &result);
+            result
+        }
+        .instrument(span)
+        .boxed();
+    }
+    let name = registration.name.clone();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let run = Arc::clone(node).run(
+        &prepare,
+        trigger.clone(),
+        Some(LifespanSlot {
+            ready: ready_tx,
+            stop: stop_rx,
+        }),
+    );
     let teardown_timeout = registration.timeout;
     let abandoned = Arc::clone(abandoned);
     async move {
         let began = Instant::now();
-        let result = match lifespan_channels {
-            None => with_timeout(timeout, run).await.map(|produced| Started {
-                produced,
-                lifespan: None,
-            }),
-            Some((ready, stop)) => {
-                let task = tokio::spawn(run.instrument(tracing::Span::current()));
-                let mut setup = Setup {
-                    name: name.clone(),
-                    timeout: teardown_timeout,
-                    ready,
-                    stop: Some(stop),
-                    task: Some(task),
-                    finished: false,
-                    abandoned: Some(abandoned),
-                };
-                match with_timeout(timeout, setup.wait()).await {
-                    Ok(produced) => {
-                        setup.abandoned = None;
-                        match (setup.stop.take(), setup.task.take()) {
-                            (Some(stop), Some(task)) => Ok(Started {
-                                produced,
-                                lifespan: Some(StartedLifespan {
-                                    name: name.clone(),
-                                    timeout: teardown_timeout,
-                                    stop,
-                                    task,
-                                }),
-                            }),
-                            _ => unreachable!("a setup keeps its task and stop until it ends"),
-                        }
-                    }
-                    Err(failure) => {
-                        setup.abandoned = None;
-                        setup.cancel().await;
-                        Err(failure)
-                    }
+        let task = tokio::spawn(run.instrument(tracing::Span::current()));
+        let mut setup = Setup {
+            name,
+            timeout: teardown_timeout,
+            ready: ready_rx,
+            stop: Some(stop_tx),
+            task: Some(task),
+            finished: false,
+            abandoned: Some(abandoned),
+        };
+        let result = match with_timeout(timeout, setup.wait()).await {
+            Ok(produced) => {
+                setup.abandoned = None;
+                match (setup.stop.take(), setup.task.take()) {
+                    (Some(stop), Some(task)) => Ok(Started {
+                        produced,
+                        lifespan: Some(StartedLifespan {
+                            name: std::mem::take(&mut setup.name),
+                            timeout: teardown_timeout,
+                            stop,
+                            task,
+                        }),
+                    }),
+                    _ => unreachable!("a setup keeps its task and stop until it ends"),
                 }
             }
-        };
-        match &result {
-            Ok(_) => tracing::debug!(elapsed_ms = elapsed_ms(began), "started"),
             Err(failure) => {
-                tracing::error!(elapsed_ms = elapsed_ms(began), error = %failure, "failed to start")
+                setup.abandoned = None;
+                setup.cancel().await;
+                Err(failure)
             }
-        }
+        };
+        log_start(began, &result);
         result
     }
     .instrument(span)
     .boxed()
+}
+
+fn log_start(began: Instant, result: &Result<Started, Failure>) {
+    match result {
+        Ok(_) => tracing::debug!(elapsed_ms = elapsed_ms(began), "started"),
+        Err(failure) => {
+            tracing::error!(elapsed_ms = elapsed_ms(began), error = %failure, "failed to start")
+        }
+    }
 }
 
 fn join_failure(join: tokio::task::JoinError) -> Failure {
@@ -466,7 +471,7 @@ async fn tear_down(
             container,
             dependencies: None,
         };
-        let run = node.run(&prepare, trigger.clone(), None);
+        let run = Arc::clone(node).run(&prepare, trigger.clone(), None);
         let span = tracing::info_span!("roadie.shutdown", node = %hook.name);
         let began = Instant::now();
         let result = with_timeout(hook.timeout.or(settings.shutdown_timeout), run)
@@ -491,32 +496,10 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
     async move {
         let registrations = &blueprint.registrations;
         let began = Instant::now();
-        let nodes: Vec<GraphNode<'_>> = registrations
-            .iter()
-            .map(|r| GraphNode {
-                kind: r.kind,
-                name: &r.name,
-                needs: &r.needs,
-                provides: r.provides,
-            })
-            .collect();
-        let routes: Vec<crate::routing::RouteSpec> = registrations
-            .iter()
-            .filter_map(|r| match &r.body {
-                RegistrationBody::Route(route) => Some(route.clone()),
-                _ => None,
-            })
-            .collect();
-        let mut extra = Router::check(&routes);
-        extra.extend(Router::check_readiness(
-            &routes,
-            settings.readiness_path.as_deref(),
-        ));
-        extra.extend(blueprint.problems.iter().cloned());
-        let plan = match graph::plan(&nodes, extra) {
-            Ok(plan) => plan,
-            Err(problems) => {
-                let error = StartupError::Invalid(ValidationError { problems });
+        let Checked { plan, routes } = match blueprint.check() {
+            Ok(checked) => checked,
+            Err(invalid) => {
+                let error = StartupError::Invalid(invalid);
                 tracing::error!(%error, "the app is not valid");
                 return Err(error);
             }
@@ -543,6 +526,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             .await
         } else {
             let mut failed = None;
+            let abandoned = Abandoned::default();
             for &index in &plan.startup {
                 let registration = &registrations[index];
                 let run = start_node(
@@ -550,7 +534,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
                     &container,
                     &trigger,
                     settings.startup_timeout,
-                    &Abandoned::default(),
+                    &abandoned,
                 );
                 match run.await {
                     Ok(started) => record(started, &mut container, &mut lifespans),
@@ -645,20 +629,14 @@ async fn start_concurrently(
     trigger: &ShutdownTrigger,
     settings: &Settings,
 ) -> Option<NodeError> {
-    let mut remaining: Vec<usize> = plan.waits_for.iter().map(Vec::len).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); registrations.len()];
-    for (to, froms) in plan.waits_for.iter().enumerate() {
-        for &from in froms {
-            dependents[from].push(to);
-        }
-    }
-    // Launch in plan order, so that ties keep the documented order.
-    let position: std::collections::HashMap<usize, usize> = plan
-        .startup
-        .iter()
-        .enumerate()
-        .map(|(at, &index)| (index, at))
+    let mut remaining: Vec<usize> = (0..registrations.len())
+        .map(|index| plan.waits_for(index).len())
         .collect();
+    // Launch in plan order, so that ties keep the documented order.
+    let mut position = vec![usize::MAX; registrations.len()];
+    for (at, &index) in plan.startup.iter().enumerate() {
+        position[index] = at;
+    }
     let mut running = FuturesUnordered::new();
     let abandoned = Abandoned::default();
     let launch = |index: usize, container: &Container| {
@@ -681,15 +659,13 @@ async fn start_concurrently(
             Ok(started) => {
                 record(started, container, lifespans);
                 let mut ready: Vec<usize> = Vec::new();
-                for &dependent in &dependents[index] {
-                    if remaining[dependent] > 0 {
-                        remaining[dependent] -= 1;
-                        if remaining[dependent] == 0 && position.contains_key(&dependent) {
-                            ready.push(dependent);
-                        }
+                for &dependent in plan.dependents(index) {
+                    remaining[dependent] -= 1;
+                    if remaining[dependent] == 0 {
+                        ready.push(dependent);
                     }
                 }
-                ready.sort_by_key(|index| position[index]);
+                ready.sort_by_key(|&index| position[index]);
                 for next in ready {
                     running.push(launch(next, container));
                 }

@@ -127,8 +127,11 @@ pub(crate) type NodeFuture = BoxFuture<'static, Result<Option<Produced>, Failure
 /// A startup provider, lifespan or hook, type-erased.
 pub(crate) trait RunNode: Send + Sync + 'static {
     /// Prepares the parameters against the container as it is now, and returns the call.
+    ///
+    /// The call keeps the node alive through `self`: one reference count, next to the node's
+    /// own data, rather than a second allocation to reach.
     fn run(
-        &self,
+        self: Arc<Self>,
         prepare: &Prepare<'_>,
         shutdown: ShutdownTrigger,
         lifespan: Option<LifespanSlot>,
@@ -275,16 +278,15 @@ macro_rules! impl_nodes {
             R: ProviderOutput,
             $($T: FromContext,)*
         {
-            fn run(&self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> NodeFuture {
+            fn run(self: Arc<Self>, prepare: &Prepare<'_>, shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> NodeFuture {
                 let states = ($(<$T as FromContext>::prepare(prepare),)*);
-                let f = Arc::clone(&self.f);
                 Box::pin(async move {
                     let mut cx = Context { request: None, lifespan, shutdown: &shutdown };
                     let ($($T,)*) = &states;
                     $(
                         let $T = <$T as FromContext>::from_context($T, &mut cx).await.map_err(parameter_failure)?;
                     )*
-                    f($($T),*).into_produced()
+                    (self.f)($($T),*).into_produced()
                 })
             }
         }
@@ -298,16 +300,15 @@ macro_rules! impl_nodes {
             Fut::Output: ProviderOutput,
             $($T: FromContext,)*
         {
-            fn run(&self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> NodeFuture {
+            fn run(self: Arc<Self>, prepare: &Prepare<'_>, shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> NodeFuture {
                 let states = ($(<$T as FromContext>::prepare(prepare),)*);
-                let f = Arc::clone(&self.f);
                 Box::pin(async move {
                     let mut cx = Context { request: None, lifespan, shutdown: &shutdown };
                     let ($($T,)*) = &states;
                     $(
                         let $T = <$T as FromContext>::from_context($T, &mut cx).await.map_err(parameter_failure)?;
                     )*
-                    f($($T),*).await.into_produced()
+                    (self.f)($($T),*).await.into_produced()
                 })
             }
         }

@@ -236,3 +236,21 @@ async fn a_lifespan_that_reached_ready_as_a_sibling_failed_is_torn_down_too() {
     assert_eq!(error.failed_node(), Some("fails"));
     assert_eq!(log.take(), ["a torn down", "hook for a", "drop A"]);
 }
+
+#[tokio::test]
+async fn a_node_that_asks_for_one_type_twice_starts_once_its_provider_has() {
+    struct Shared;
+    let running = App::new()
+        .on_startup(|a: Res<Shared>, again: Option<Res<Shared>>| {
+            assert!(again.is_some());
+            let _ = a;
+            Ok::<_, Infallible>(1u8)
+        })
+        .on_startup(|| Ok::<_, Infallible>(Shared))
+        .concurrent_startup(true)
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(*running.resource::<u8>().unwrap(), 1);
+    running.shutdown().await.unwrap();
+}

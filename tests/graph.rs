@@ -91,6 +91,54 @@ fn a_provider_that_needs_a_lifespan_waits_for_it() {
     assert_eq!(app.startup_order().unwrap(), ["independent", "a", "uses a"]);
 }
 
+#[test]
+fn a_node_freed_late_still_goes_before_later_registered_ones() {
+    // "uses a" (registered first) becomes ready only once "a" has started; at that point it
+    // is the earliest-registered node ready, so it goes before "y" and "z".
+    let app = App::new()
+        .on_startup(|_: Res<Config>| Ok::<_, Infallible>(1u8))
+        .named("uses a")
+        .on_startup(|| Ok::<_, Infallible>(Config))
+        .named("a")
+        .on_startup(|| Ok::<_, Infallible>(2u16))
+        .named("y")
+        .on_startup(|| Ok::<_, Infallible>(3u32))
+        .named("z");
+    assert_eq!(app.startup_order().unwrap(), ["a", "uses a", "y", "z"]);
+}
+
+#[test]
+fn a_node_that_asks_for_one_type_twice_waits_for_it_once() {
+    let app = App::new()
+        .on_startup(|_: Res<Config>, _: Option<Res<Config>>, _: Res<Config>| {
+            Ok::<_, Infallible>(1u8)
+        })
+        .named("twice")
+        .on_startup(|| Ok::<_, Infallible>(Config))
+        .named("a");
+    assert_eq!(app.startup_order().unwrap(), ["a", "twice"]);
+}
+
+#[test]
+fn a_wide_fan_registered_before_its_root_starts_in_registration_order() {
+    // 5,000 leaves wait for a root registered after them; once it starts, all are ready at
+    // once and go in registration order.
+    let mut app = App::new();
+    for i in 0..5_000u32 {
+        app = app
+            .on_startup(|_: Res<Config>| {})
+            .named(format!("leaf {i}"));
+    }
+    app = app.on_startup(|| Ok::<_, Infallible>(Config)).named("root");
+    let order = app.startup_order().unwrap();
+    assert_eq!(order.len(), 5_001);
+    assert_eq!(order[0], "root");
+    assert!(order[1..]
+        .iter()
+        .enumerate()
+        .all(|(i, name)| *name == format!("leaf {i}")));
+}
+
 #[tokio::test]
 async fn the_start_follows_the_order_and_runs_nodes_nobody_needs() {
     let log = Log::new();
