@@ -1,5 +1,6 @@
 //! Composition and test doubles: apps built from modules, providers replaced in tests.
 
+use futures_util::future::BoxFuture;
 use std::any::TypeId;
 use std::sync::Arc;
 
@@ -199,6 +200,14 @@ impl App {
 struct InPlaceOfLifespan(Arc<dyn RunNode>);
 
 impl RunNode for InPlaceOfLifespan {
+    fn call<'a>(
+        &'a self,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+    ) -> BoxFuture<'a, Result<Option<Produced>, Failure>> {
+        self.0.call(prepare, shutdown)
+    }
+
     fn run(
         self: Arc<Self>,
         prepare: &Prepare<'_>,
@@ -245,6 +254,15 @@ struct ValueNode<T> {
 }
 
 impl<T: Send + Sync + 'static> RunNode for ValueNode<T> {
+    fn call<'a>(
+        &'a self,
+        _prepare: &Prepare<'_>,
+        _shutdown: ShutdownTrigger,
+    ) -> BoxFuture<'a, Result<Option<Produced>, Failure>> {
+        let value = Arc::clone(&self.value);
+        Box::pin(async move { Ok::<_, Failure>(Some(Produced::from_arc(value))) })
+    }
+
     fn run(
         self: Arc<Self>,
         _prepare: &Prepare<'_>,

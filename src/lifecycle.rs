@@ -300,13 +300,13 @@ impl Drop for Setup {
 }
 
 /// Prepares a startup node against the container as it is now, and returns its run.
-fn start_node(
-    registration: &Registration,
+fn start_node<'a>(
+    registration: &'a Registration,
     container: &Container,
     trigger: &ShutdownTrigger,
     default_timeout: Option<Duration>,
     abandoned: &Abandoned,
-) -> futures_util::future::BoxFuture<'static, Result<Started, Failure>> {
+) -> futures_util::future::BoxFuture<'a, Result<Started, Failure>> {
     let RegistrationBody::Run(node) = &registration.body else {
         unreachable!("only providers and lifespans start");
     };
@@ -318,7 +318,7 @@ fn start_node(
     let kind = registration.kind;
     let span = tracing::info_span!("roadie.start", node = %registration.name, kind = ?kind);
     if kind != Kind::Lifespan {
-        let run = Arc::clone(node).run(&prepare, trigger.clone(), None);
+        let run = node.call(&prepare, trigger.clone());
         return async move {
             let began = Instant::now();
             let result = with_timeout(timeout, run).await.map(|produced| Started {

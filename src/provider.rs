@@ -126,10 +126,16 @@ pub(crate) type NodeFuture = BoxFuture<'static, Result<Option<Produced>, Failure
 
 /// A startup provider, lifespan or hook, type-erased.
 pub(crate) trait RunNode: Send + Sync + 'static {
-    /// Prepares the parameters against the container as it is now, and returns the call.
-    ///
-    /// The call keeps the node alive through `self`: one reference count, next to the node's
-    /// own data, rather than a second allocation to reach.
+    /// Prepares the parameters against the container as it is now, and returns the call,
+    /// which borrows the node: for providers and hooks, run while the app holds them.
+    fn call<'a>(
+        &'a self,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+    ) -> BoxFuture<'a, Result<Option<Produced>, Failure>>;
+
+    /// The same call, owning the node, with the lifespan's slot: for a lifespan, whose run is
+    /// a task of its own.
     fn run(
         self: Arc<Self>,
         prepare: &Prepare<'_>,
@@ -239,8 +245,16 @@ pub trait IntoDependency<M>: Send + Sync + 'static {
     fn into_node(self) -> NodeSpec;
 }
 
+/// A request-scoped dependency's function, shared with what it prepares.
 struct FnNode<F, M> {
     f: Arc<F>,
+    _marker: PhantomData<fn() -> M>,
+}
+
+/// A startup provider's, hook's or lifespan's function, held in place: calling one whose
+/// function captures nothing reads no memory of its own.
+struct RunFn<F, M> {
+    f: F,
     _marker: PhantomData<fn() -> M>,
 }
 
@@ -272,44 +286,83 @@ macro_rules! impl_nodes {
     ([$($T:ident),*]) => {
         // ---- startup providers and hooks, plain ----
         #[allow(non_snake_case, unused_variables, unused_mut)]
-        impl<F, R, $($T,)*> RunNode for FnNode<F, (SyncFn, fn($($T,)*) -> R)>
+        impl<F, R, $($T,)*> RunFn<F, (SyncFn, fn($($T,)*) -> R)>
         where
             F: Fn($($T),*) -> R + Send + Sync + 'static,
             R: ProviderOutput,
             $($T: FromContext,)*
         {
+            async fn invoke(
+                &self,
+                states: ($(<$T as FromContext>::State,)*),
+                shutdown: ShutdownTrigger,
+                lifespan: Option<LifespanSlot>,
+            ) -> Result<Option<Produced>, Failure> {
+                let mut cx = Context { request: None, lifespan, shutdown: &shutdown };
+                let ($($T,)*) = &states;
+                $(
+                    let $T = <$T as FromContext>::from_context($T, &mut cx).await.map_err(parameter_failure)?;
+                )*
+                (self.f)($($T),*).into_produced()
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables, unused_mut)]
+        impl<F, R, $($T,)*> RunNode for RunFn<F, (SyncFn, fn($($T,)*) -> R)>
+        where
+            F: Fn($($T),*) -> R + Send + Sync + 'static,
+            R: ProviderOutput,
+            $($T: FromContext,)*
+        {
+            fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> BoxFuture<'a, Result<Option<Produced>, Failure>> {
+                Box::pin(self.invoke(($(<$T as FromContext>::prepare(prepare),)*), shutdown, None))
+            }
+
             fn run(self: Arc<Self>, prepare: &Prepare<'_>, shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> NodeFuture {
                 let states = ($(<$T as FromContext>::prepare(prepare),)*);
-                Box::pin(async move {
-                    let mut cx = Context { request: None, lifespan, shutdown: &shutdown };
-                    let ($($T,)*) = &states;
-                    $(
-                        let $T = <$T as FromContext>::from_context($T, &mut cx).await.map_err(parameter_failure)?;
-                    )*
-                    (self.f)($($T),*).into_produced()
-                })
+                Box::pin(async move { self.invoke(states, shutdown, lifespan).await })
             }
         }
 
         // ---- startup providers, hooks and lifespans, async ----
         #[allow(non_snake_case, unused_variables, unused_mut)]
-        impl<F, Fut, $($T,)*> RunNode for FnNode<F, (AsyncFn, fn($($T,)*) -> Fut)>
+        impl<F, Fut, $($T,)*> RunFn<F, (AsyncFn, fn($($T,)*) -> Fut)>
         where
             F: Fn($($T),*) -> Fut + Send + Sync + 'static,
             Fut: Future + Send + 'static,
             Fut::Output: ProviderOutput,
             $($T: FromContext,)*
         {
+            async fn invoke(
+                &self,
+                states: ($(<$T as FromContext>::State,)*),
+                shutdown: ShutdownTrigger,
+                lifespan: Option<LifespanSlot>,
+            ) -> Result<Option<Produced>, Failure> {
+                let mut cx = Context { request: None, lifespan, shutdown: &shutdown };
+                let ($($T,)*) = &states;
+                $(
+                    let $T = <$T as FromContext>::from_context($T, &mut cx).await.map_err(parameter_failure)?;
+                )*
+                (self.f)($($T),*).await.into_produced()
+            }
+        }
+
+        #[allow(non_snake_case, unused_variables, unused_mut)]
+        impl<F, Fut, $($T,)*> RunNode for RunFn<F, (AsyncFn, fn($($T,)*) -> Fut)>
+        where
+            F: Fn($($T),*) -> Fut + Send + Sync + 'static,
+            Fut: Future + Send + 'static,
+            Fut::Output: ProviderOutput,
+            $($T: FromContext,)*
+        {
+            fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> BoxFuture<'a, Result<Option<Produced>, Failure>> {
+                Box::pin(self.invoke(($(<$T as FromContext>::prepare(prepare),)*), shutdown, None))
+            }
+
             fn run(self: Arc<Self>, prepare: &Prepare<'_>, shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> NodeFuture {
                 let states = ($(<$T as FromContext>::prepare(prepare),)*);
-                Box::pin(async move {
-                    let mut cx = Context { request: None, lifespan, shutdown: &shutdown };
-                    let ($($T,)*) = &states;
-                    $(
-                        let $T = <$T as FromContext>::from_context($T, &mut cx).await.map_err(parameter_failure)?;
-                    )*
-                    (self.f)($($T),*).await.into_produced()
-                })
+                Box::pin(async move { self.invoke(states, shutdown, lifespan).await })
             }
         }
 
@@ -329,7 +382,7 @@ macro_rules! impl_nodes {
                     name: callable_name::<F>(provides.map(|(_, name)| name)),
                     needs,
                     provides,
-                    body: NodeBody::Run(Arc::new(FnNode::<F, (SyncFn, fn($($T,)*) -> R)> { f: Arc::new(self), _marker: PhantomData })),
+                    body: NodeBody::Run(Arc::new(RunFn::<F, (SyncFn, fn($($T,)*) -> R)> { f: self, _marker: PhantomData })),
                 }
             }
         }
@@ -351,7 +404,7 @@ macro_rules! impl_nodes {
                     name: callable_name::<F>(provides.map(|(_, name)| name)),
                     needs,
                     provides,
-                    body: NodeBody::Run(Arc::new(FnNode::<F, (AsyncFn, fn($($T,)*) -> Fut)> { f: Arc::new(self), _marker: PhantomData })),
+                    body: NodeBody::Run(Arc::new(RunFn::<F, (AsyncFn, fn($($T,)*) -> Fut)> { f: self, _marker: PhantomData })),
                 }
             }
         }
@@ -371,7 +424,7 @@ macro_rules! impl_nodes {
                     name: callable_name::<F>(None),
                     needs,
                     provides: None,
-                    body: NodeBody::Run(Arc::new(FnNode::<F, (SyncFn, fn($($T,)*) -> R)> { f: Arc::new(self), _marker: PhantomData })),
+                    body: NodeBody::Run(Arc::new(RunFn::<F, (SyncFn, fn($($T,)*) -> R)> { f: self, _marker: PhantomData })),
                 }
             }
         }
@@ -392,7 +445,7 @@ macro_rules! impl_nodes {
                     name: callable_name::<F>(None),
                     needs,
                     provides: None,
-                    body: NodeBody::Run(Arc::new(FnNode::<F, (AsyncFn, fn($($T,)*) -> Fut)> { f: Arc::new(self), _marker: PhantomData })),
+                    body: NodeBody::Run(Arc::new(RunFn::<F, (AsyncFn, fn($($T,)*) -> Fut)> { f: self, _marker: PhantomData })),
                 }
             }
         }
@@ -419,7 +472,7 @@ macro_rules! impl_nodes {
                     name: callable_name::<F>(provides.map(|(_, name)| name)),
                     needs,
                     provides,
-                    body: NodeBody::Run(Arc::new(FnNode::<F, (AsyncFn, fn($($T,)*) -> Fut)> { f: Arc::new(self), _marker: PhantomData })),
+                    body: NodeBody::Run(Arc::new(RunFn::<F, (AsyncFn, fn($($T,)*) -> Fut)> { f: self, _marker: PhantomData })),
                 }
             }
         }
