@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 
 use crate::error::{Problem, ShutdownError, StartupError, ValidationError};
 use crate::extract::Needs;
-use crate::graph::{self, GraphNode, Kind};
+use crate::graph::{self, Kind};
 use crate::handler::{Handler, RouteHandler};
 use crate::lifecycle::{self, LifecycleState, Running};
 use crate::provider::{IntoDependency, IntoHook, IntoLifespan, IntoProvider, NodeBody, NodeSpec};
@@ -50,7 +50,8 @@ impl Default for Settings {
 pub(crate) enum RegistrationBody {
     Run(Arc<dyn crate::provider::RunNode>),
     Dependency(Arc<dyn crate::provider::DependencyNode>),
-    Route(RouteSpec),
+    /// Boxed: a route carries its handler's description, much larger than the other bodies.
+    Route(Box<RouteSpec>),
 }
 
 /// One registered node.
@@ -82,18 +83,6 @@ pub(crate) struct Blueprint {
 }
 
 impl Blueprint {
-    fn graph_nodes(&self) -> Vec<GraphNode<'_>> {
-        self.registrations
-            .iter()
-            .map(|r| GraphNode {
-                kind: r.kind,
-                name: &r.name,
-                needs: &r.needs,
-                provides: r.provides,
-            })
-            .collect()
-    }
-
     /// Validates everything registered: the graph, the routes and what registration found.
     /// Every problem comes back at once.
     pub(crate) fn check(&self) -> Result<Checked, ValidationError> {
@@ -101,7 +90,7 @@ impl Blueprint {
             .registrations
             .iter()
             .filter_map(|r| match &r.body {
-                RegistrationBody::Route(route) => Some(route.clone()),
+                RegistrationBody::Route(route) => Some(RouteSpec::clone(route)),
                 _ => None,
             })
             .collect();
@@ -111,7 +100,7 @@ impl Blueprint {
             self.settings.readiness_path.as_deref(),
         ));
         extra.extend(self.problems.iter().cloned());
-        graph::plan(&self.graph_nodes(), extra)
+        graph::plan(&self.registrations, extra)
             .map(|plan| Checked { plan, routes })
             .map_err(|problems| ValidationError { problems })
     }
@@ -372,11 +361,11 @@ impl App {
             needs,
             provides: None,
             timeout: None,
-            body: RegistrationBody::Route(RouteSpec {
+            body: RegistrationBody::Route(Box::new(RouteSpec {
                 method,
                 path: path.to_owned(),
                 handler,
-            }),
+            })),
         });
         self.last = Some(blueprint.registrations.len() - 1);
     }
@@ -442,7 +431,7 @@ impl App {
 
     /// The graph as Graphviz DOT: every node, and an edge for each type one hands another.
     pub fn to_dot(&self) -> String {
-        graph::to_dot(&self.blueprint.graph_nodes())
+        graph::to_dot(&self.blueprint.registrations)
     }
 
     /// Validates the graph, then runs startup providers and lifespans in order.

@@ -7,9 +7,11 @@ use std::fmt::Write as _;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
+use smallvec::SmallVec;
 
+use crate::app::Registration;
 use crate::error::Problem;
-use crate::extract::{NeedKind, Needs};
+use crate::extract::NeedKind;
 
 /// What kind of node a registration is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,15 +48,6 @@ impl Kind {
     }
 }
 
-/// One node as the graph sees it.
-#[derive(Debug)]
-pub(crate) struct GraphNode<'a> {
-    pub(crate) kind: Kind,
-    pub(crate) name: &'a str,
-    pub(crate) needs: &'a Needs,
-    pub(crate) provides: Option<(TypeId, &'static str)>,
-}
-
 /// A validated graph.
 #[derive(Debug)]
 pub(crate) struct Plan {
@@ -68,76 +61,56 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// The startup nodes that `node` waits for.
-    pub(crate) fn waits_for(&self, node: usize) -> &[usize] {
+    pub(crate) fn waits_for(&self, node: usize) -> &[u32] {
         self.waits_for.of(node)
     }
 
     /// The startup nodes that wait for `node`.
-    pub(crate) fn dependents(&self, node: usize) -> &[usize] {
+    pub(crate) fn dependents(&self, node: usize) -> &[u32] {
         self.dependents.of(node)
     }
 }
 
 /// Lists of node indices, one per node, stored back to back: node `i`'s list is
-/// `items[start[i]..start[i + 1]]`. Two allocations whatever the number of nodes.
+/// `items[start[i]..start[i + 1]]`. Two allocations whatever the number of nodes, and indices
+/// of 32 bits, as in the graph itself.
 #[derive(Debug)]
 struct Adjacency {
-    start: Vec<usize>,
-    items: Vec<usize>,
+    start: Vec<u32>,
+    items: Vec<u32>,
 }
 
 impl Adjacency {
     /// Groups `(key, item)` pairs by key (a counting sort: linear, and stable, so each list
     /// keeps the pairs' order).
     fn group(nodes: usize, pairs: impl Iterator<Item = (usize, usize)> + Clone) -> Self {
-        let mut start = vec![0; nodes + 1];
+        let mut start = vec![0u32; nodes + 1];
         for (key, _) in pairs.clone() {
             start[key + 1] += 1;
         }
         for i in 0..nodes {
             start[i + 1] += start[i];
         }
-        let mut next = start.clone();
-        let mut items = vec![0; start[nodes]];
+        let mut items = vec![0u32; start[nodes] as usize];
+        // Each key's start serves as its cursor, and ends at the next key's start...
         for (key, item) in pairs {
-            items[next[key]] = item;
-            next[key] += 1;
+            items[start[key] as usize] = index32(item);
+            start[key] += 1;
         }
+        // ... so shifting the starts by one puts them back.
+        start.rotate_right(1);
+        start[0] = 0;
         Self { start, items }
     }
 
-    /// Keeps the first of each item within a list (a node that asks for one type twice has
-    /// two edges from its provider, and waits for it once).
-    fn without_repeats(mut self) -> Self {
-        let mut last_in = vec![usize::MAX; self.start.len()];
-        let mut kept = 0;
-        let mut from = 0;
-        for key in 0..self.start.len() - 1 {
-            let end = self.start[key + 1];
-            self.start[key] = kept;
-            for at in from..end {
-                let item = self.items[at];
-                if last_in[item] != key {
-                    last_in[item] = key;
-                    self.items[kept] = item;
-                    kept += 1;
-                }
-            }
-            from = end;
-        }
-        *self.start.last_mut().expect("one more start than keys") = kept;
-        self.items.truncate(kept);
-        self
+    fn of(&self, node: usize) -> &[u32] {
+        &self.items[self.start[node] as usize..self.start[node + 1] as usize]
     }
+}
 
-    fn of(&self, node: usize) -> &[usize] {
-        &self.items[self.start[node]..self.start[node + 1]]
-    }
-
-    /// Every `(key, item)` pair, grouped by key.
-    fn pairs(&self) -> impl Iterator<Item = (usize, usize)> + Clone + '_ {
-        (0..self.start.len() - 1).flat_map(move |key| self.of(key).iter().map(move |&i| (key, i)))
-    }
+/// A node index as the graph stores it: the graph holds at most `u32::MAX` nodes.
+fn index32(index: usize) -> u32 {
+    u32::try_from(index).expect("the graph holds at most u32::MAX nodes")
 }
 
 /// A set of indices below a fixed bound that gives back its smallest member in
@@ -197,15 +170,21 @@ impl IndexSet {
     }
 }
 
+/// The graph of a set of registrations: node `i` is registration `i`, and an edge goes from a
+/// provider to each node that needs its value (once, however many parameters ask for it).
+type Graph = DiGraph<(), ()>;
+
 struct Built {
-    graph: DiGraph<usize, &'static str>,
+    graph: Graph,
     problems: Vec<Problem>,
 }
 
-fn build(nodes: &[GraphNode<'_>]) -> Built {
+fn build(nodes: &[Registration]) -> Built {
     let mut problems = Vec::new();
-    let mut graph = DiGraph::with_capacity(nodes.len(), nodes.len());
-    let indices: Vec<NodeIndex> = (0..nodes.len()).map(|i| graph.add_node(i)).collect();
+    let mut graph = Graph::with_capacity(nodes.len(), nodes.len());
+    for _ in nodes {
+        graph.add_node(());
+    }
 
     let mut resources: HashMap<TypeId, usize> = HashMap::new();
     let mut dependencies: HashMap<TypeId, usize> = HashMap::new();
@@ -221,8 +200,8 @@ fn build(nodes: &[GraphNode<'_>]) -> Built {
         if let Some(&first) = table.get(&ty) {
             problems.push(Problem::Duplicate {
                 ty: ty_name,
-                first: nodes[first].name.to_owned(),
-                second: node.name.to_owned(),
+                first: nodes[first].name.clone(),
+                second: node.name.clone(),
                 request_scoped,
             });
         } else {
@@ -230,23 +209,23 @@ fn build(nodes: &[GraphNode<'_>]) -> Built {
         }
     }
 
+    let mut providers: SmallVec<[usize; 4]> = SmallVec::new();
     for (index, node) in nodes.iter().enumerate() {
         let outside_request = matches!(node.kind, Kind::Provider | Kind::Lifespan | Kind::Hook);
         let mut provides_param = false;
+        providers.clear();
         for need in &node.needs.items {
             match need.kind {
                 NeedKind::Resource { optional } => match resources.get(&need.ty) {
-                    Some(&provider) => {
-                        graph.add_edge(indices[provider], indices[index], need.ty_name);
-                    }
+                    Some(&provider) => providers.push(provider),
                     None if optional => {}
                     None => problems.push(Problem::MissingResource {
                         ty: need.ty_name,
-                        needed_by: node.name.to_owned(),
+                        needed_by: node.name.clone(),
                     }),
                 },
                 NeedKind::Dependency if outside_request => problems.push(Problem::Scope {
-                    node: node.name.to_owned(),
+                    node: node.name.clone(),
                     asks_for: need.param.clone(),
                     why: match node.kind {
                         Kind::Hook => "a shutdown hook runs outside any request, so it cannot have a request-scoped dependency; ask for a resource (`Res<T>`) instead",
@@ -254,16 +233,14 @@ fn build(nodes: &[GraphNode<'_>]) -> Built {
                     },
                 }),
                 NeedKind::Dependency => match dependencies.get(&need.ty) {
-                    Some(&provider) => {
-                        graph.add_edge(indices[provider], indices[index], need.ty_name);
-                    }
+                    Some(&provider) => providers.push(provider),
                     None => problems.push(Problem::MissingDependency {
                         ty: need.ty_name,
-                        needed_by: node.name.to_owned(),
+                        needed_by: node.name.clone(),
                     }),
                 },
                 NeedKind::RequestPart if outside_request => problems.push(Problem::Scope {
-                    node: node.name.to_owned(),
+                    node: node.name.clone(),
                     asks_for: need.param.clone(),
                     why: "it runs outside any request; only routes and request-scoped dependencies can read the request",
                 }),
@@ -271,13 +248,13 @@ fn build(nodes: &[GraphNode<'_>]) -> Built {
                 NeedKind::Provides => {
                     if node.kind != Kind::Lifespan {
                         problems.push(Problem::Scope {
-                            node: node.name.to_owned(),
+                            node: node.name.clone(),
                             asks_for: need.param.clone(),
                             why: "only a lifespan (`App::lifespan`) receives a `Lifespan<T>` handle",
                         });
                     } else if provides_param {
                         problems.push(Problem::Scope {
-                            node: node.name.to_owned(),
+                            node: node.name.clone(),
                             asks_for: need.param.clone(),
                             why: "a lifespan takes one `Lifespan<T>` parameter; register one lifespan per value",
                         });
@@ -288,10 +265,15 @@ fn build(nodes: &[GraphNode<'_>]) -> Built {
         }
         if node.kind == Kind::Lifespan && !provides_param {
             problems.push(Problem::Scope {
-                node: node.name.to_owned(),
+                node: node.name.clone(),
                 asks_for: "no `Lifespan<T>`".to_owned(),
                 why: "a lifespan takes a `Lifespan<T>` parameter (`Lifespan<()>` to register nothing) and calls `ready` on it once setup is done",
             });
+        }
+        for (at, &provider) in providers.iter().enumerate() {
+            if !providers[..at].contains(&provider) {
+                graph.add_edge(NodeIndex::new(provider), NodeIndex::new(index), ());
+            }
         }
     }
 
@@ -305,8 +287,8 @@ fn build(nodes: &[GraphNode<'_>]) -> Built {
 
 /// Whether the graph has no cycle: Kahn's algorithm reaches every node exactly when there is
 /// none. Linear, and without the per-component lists that naming the cycles takes.
-fn is_acyclic(graph: &DiGraph<usize, &'static str>) -> bool {
-    let mut waiting = vec![0usize; graph.node_count()];
+fn is_acyclic(graph: &Graph) -> bool {
+    let mut waiting = vec![0u32; graph.node_count()];
     for edge in graph.edge_references() {
         waiting[edge.target().index()] += 1;
     }
@@ -330,13 +312,11 @@ fn is_acyclic(graph: &DiGraph<usize, &'static str>) -> bool {
 
 /// Every cycle, one per strongly connected component, as names in "needs" direction:
 /// `a -> b` reads "`a` needs what `b` provides". Each starts at its earliest-registered node.
-fn cycles(graph: &DiGraph<usize, &'static str>, nodes: &[GraphNode<'_>]) -> Vec<Vec<String>> {
+fn cycles(graph: &Graph, nodes: &[Registration]) -> Vec<Vec<String>> {
     let mut found = Vec::new();
     let mut components = tarjan_scc(graph);
-    components
-        .iter_mut()
-        .for_each(|c| c.sort_by_key(|&n| graph[n]));
-    components.sort_by_key(|c| c.first().map(|&n| graph[n]));
+    components.iter_mut().for_each(|c| c.sort_unstable());
+    components.sort_by_key(|c| c.first().copied());
     for component in components {
         let self_loop = component.len() == 1 && graph.contains_edge(component[0], component[0]);
         if component.len() < 2 && !self_loop {
@@ -355,7 +335,7 @@ fn cycles(graph: &DiGraph<usize, &'static str>, nodes: &[GraphNode<'_>]) -> Vec<
                 .map(|edge| edge.source())
                 .filter(|&n| inside(n))
                 .collect();
-            providers.sort_by_key(|&n| graph[n]);
+            providers.sort_unstable();
             for next in providers {
                 if next == start {
                     previous.insert(start, at);
@@ -383,7 +363,7 @@ fn cycles(graph: &DiGraph<usize, &'static str>, nodes: &[GraphNode<'_>]) -> Vec<
         found.push(
             reversed
                 .into_iter()
-                .map(|n| nodes[graph[n]].name.to_owned())
+                .map(|n| nodes[n.index()].name.clone())
                 .collect(),
         );
     }
@@ -391,7 +371,7 @@ fn cycles(graph: &DiGraph<usize, &'static str>, nodes: &[GraphNode<'_>]) -> Vec<
 }
 
 /// Validates the whole graph and computes the startup order.
-pub(crate) fn plan(nodes: &[GraphNode<'_>], extra: Vec<Problem>) -> Result<Plan, Vec<Problem>> {
+pub(crate) fn plan(nodes: &[Registration], extra: Vec<Problem>) -> Result<Plan, Vec<Problem>> {
     let Built {
         graph,
         mut problems,
@@ -402,28 +382,33 @@ pub(crate) fn plan(nodes: &[GraphNode<'_>], extra: Vec<Problem>) -> Result<Plan,
     }
 
     let n = nodes.len();
-    let startup_edges = graph.edge_references().filter_map(|edge| {
-        let (from, to) = (graph[edge.source()], graph[edge.target()]);
-        (nodes[from].kind.is_startup() && nodes[to].kind.is_startup()).then_some((to, from))
-    });
-    let waits_for = Adjacency::group(n, startup_edges).without_repeats();
-    let dependents = Adjacency::group(n, waits_for.pairs().map(|(to, from)| (from, to)));
+    let startup_edges = graph
+        .edge_references()
+        .map(|edge| (edge.source().index(), edge.target().index()))
+        .filter(|&(from, to)| nodes[from].kind.is_startup() && nodes[to].kind.is_startup());
+    let waits_for = Adjacency::group(n, startup_edges.clone().map(|(from, to)| (to, from)));
+    let dependents = Adjacency::group(n, startup_edges);
 
     // Kahn's algorithm; where the graph leaves a choice, the smallest (rank, index) first:
     // providers before lifespans, then registration order.
     let key = |index: usize| usize::from(nodes[index].kind.rank()) * n + index;
-    let mut waiting: Vec<usize> = (0..n).map(|i| waits_for.of(i).len()).collect();
+    let mut waiting: Vec<u32> = waits_for
+        .start
+        .windows(2)
+        .map(|bounds| bounds[1] - bounds[0])
+        .collect();
     let mut ready = IndexSet::new(2 * n);
     for (index, node) in nodes.iter().enumerate() {
         if node.kind.is_startup() && waiting[index] == 0 {
             ready.insert(key(index));
         }
     }
-    let mut startup = Vec::new();
+    let mut startup = Vec::with_capacity(n);
     while let Some(next) = ready.pop_min() {
         let next = next % n;
         startup.push(next);
         for &dependent in dependents.of(next) {
+            let dependent = dependent as usize;
             waiting[dependent] -= 1;
             if waiting[dependent] == 0 {
                 ready.insert(key(dependent));
@@ -442,7 +427,7 @@ fn escape(text: &str) -> String {
 }
 
 /// The graph as Graphviz DOT: one node per registration, one edge per type passed along.
-pub(crate) fn to_dot(nodes: &[GraphNode<'_>]) -> String {
+pub(crate) fn to_dot(nodes: &[Registration]) -> String {
     let Built { graph, .. } = build(nodes);
     let mut out =
         String::from("digraph roadie {\n    rankdir=LR;\n    node [fontname=\"Helvetica\"];\n");
@@ -461,16 +446,18 @@ pub(crate) fn to_dot(nodes: &[GraphNode<'_>]) -> String {
         let _ = writeln!(
             out,
             "    n{index} [label=\"{}\\n({}){provides}\", shape={shape}];",
-            escape(node.name),
+            escape(&node.name),
             node.kind.label()
         );
     }
-    let mut edges: Vec<(usize, usize, &str)> = graph
+    let mut edges: Vec<(usize, usize)> = graph
         .edge_references()
-        .map(|edge| (graph[edge.source()], graph[edge.target()], *edge.weight()))
+        .map(|edge| (edge.source().index(), edge.target().index()))
         .collect();
-    edges.sort();
-    for (from, to, ty) in edges {
+    edges.sort_unstable();
+    for (from, to) in edges {
+        // What an edge passes along is what its source provides.
+        let ty = nodes[from].provides.map_or("", |(_, ty)| ty);
         let _ = writeln!(out, "    n{from} -> n{to} [label=\"{}\"];", escape(ty));
     }
     out.push_str("}\n");
@@ -509,15 +496,15 @@ mod tests {
     }
 
     #[test]
-    fn grouping_keeps_the_order_of_pairs_and_drops_repeats_within_a_list() {
-        let pairs = [(2, 7), (0, 5), (2, 3), (2, 7), (0, 5), (1, 5), (2, 1)];
+    fn grouping_keeps_the_order_of_pairs_within_each_list() {
         // Keys and items are both node indices below the node count.
+        let pairs = [(2, 7), (0, 5), (2, 3), (0, 6), (1, 5), (2, 1)];
         let lists = Adjacency::group(8, pairs.iter().copied());
-        assert_eq!(lists.of(2), [7, 3, 7, 1]);
-        let lists = lists.without_repeats();
-        assert_eq!(lists.of(0), [5]);
+        assert_eq!(lists.of(0), [5, 6]);
         assert_eq!(lists.of(1), [5]);
         assert_eq!(lists.of(2), [7, 3, 1]);
         assert!((3..8).all(|key| lists.of(key).is_empty()));
+        let none = Adjacency::group(3, std::iter::empty());
+        assert!((0..3).all(|key| none.of(key).is_empty()));
     }
 }

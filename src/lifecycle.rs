@@ -660,6 +660,7 @@ async fn start_concurrently(
                 record(started, container, lifespans);
                 let mut ready: Vec<usize> = Vec::new();
                 for &dependent in plan.dependents(index) {
+                    let dependent = dependent as usize;
                     remaining[dependent] -= 1;
                     if remaining[dependent] == 0 {
                         ready.push(dependent);

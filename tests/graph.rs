@@ -117,6 +117,9 @@ fn a_node_that_asks_for_one_type_twice_waits_for_it_once() {
         .on_startup(|| Ok::<_, Infallible>(Config))
         .named("a");
     assert_eq!(app.startup_order().unwrap(), ["a", "twice"]);
+    // One edge, however many parameters ask.
+    assert_eq!(app.to_dot().matches(" -> ").count(), 1);
+    assert!(app.to_dot().contains("n1 -> n0 [label=\"Config\"];"));
 }
 
 #[test]

@@ -535,6 +535,9 @@ async fn ten_thousand_mixed_requests_release_everything_they_acquire() {
             "unreachable"
         });
     let app = Arc::new(app);
+    // Start it before the requests: a request that arrives while the app is starting waits
+    // for the start, and a cancelled one dropped then would have acquired nothing.
+    app.running().await.expect("the app starts");
 
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..10_000usize {
