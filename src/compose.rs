@@ -1,6 +1,5 @@
 //! Composition and test doubles: apps built from modules, providers replaced in tests.
 
-use futures_util::future::BoxFuture;
 use std::any::TypeId;
 use std::sync::Arc;
 
@@ -12,7 +11,9 @@ use crate::graph::Kind;
 use crate::lifecycle::ShutdownTrigger;
 use crate::lifespan::LifespanSlot;
 use crate::names::{callable_name, short_type_name};
-use crate::provider::{IntoDependency, IntoProvider, NodeBody, NodeFuture, NodeSpec, RunNode};
+use crate::provider::{
+    IntoDependency, IntoProvider, NodeBody, NodeCall, NodeFuture, NodeSpec, RunNode,
+};
 
 impl App {
     /// An empty app that is a module named `name`: once merged or nested into another app,
@@ -200,11 +201,7 @@ impl App {
 struct InPlaceOfLifespan(Arc<dyn RunNode>);
 
 impl RunNode for InPlaceOfLifespan {
-    fn call<'a>(
-        &'a self,
-        prepare: &Prepare<'_>,
-        shutdown: ShutdownTrigger,
-    ) -> BoxFuture<'a, Result<Option<Produced>, Failure>> {
+    fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
         self.0.call(prepare, shutdown)
     }
 
@@ -254,11 +251,7 @@ struct ValueNode<T> {
 }
 
 impl<T: Send + Sync + 'static> RunNode for ValueNode<T> {
-    fn call<'a>(
-        &'a self,
-        _prepare: &Prepare<'_>,
-        _shutdown: ShutdownTrigger,
-    ) -> BoxFuture<'a, Result<Option<Produced>, Failure>> {
+    fn call<'a>(&'a self, _prepare: &Prepare<'_>, _shutdown: ShutdownTrigger) -> NodeCall<'a> {
         let value = Arc::clone(&self.value);
         Box::pin(async move { Ok::<_, Failure>(Some(Produced::from_arc(value))) })
     }

@@ -121,18 +121,17 @@ impl<T: Send + Sync + 'static> DependencyOutput<Provide<()>> for Provide<T> {
     }
 }
 
-/// The future a startup-side node runs: its value, if it registers one.
-pub(crate) type NodeFuture = BoxFuture<'static, Result<Option<Produced>, Failure>>;
+/// The call of a startup-side node: its value, if it registers one.
+pub(crate) type NodeCall<'a> = BoxFuture<'a, Result<Option<Produced>, Failure>>;
+
+/// A [`NodeCall`] that owns what it needs.
+pub(crate) type NodeFuture = NodeCall<'static>;
 
 /// A startup provider, lifespan or hook, type-erased.
 pub(crate) trait RunNode: Send + Sync + 'static {
     /// Prepares the parameters against the container as it is now, and returns the call,
     /// which borrows the node: for providers and hooks, run while the app holds them.
-    fn call<'a>(
-        &'a self,
-        prepare: &Prepare<'_>,
-        shutdown: ShutdownTrigger,
-    ) -> BoxFuture<'a, Result<Option<Produced>, Failure>>;
+    fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a>;
 
     /// The same call, owning the node, with the lifespan's slot: for a lifespan, whose run is
     /// a task of its own.
@@ -258,6 +257,40 @@ struct RunFn<F, M> {
     _marker: PhantomData<fn() -> M>,
 }
 
+/// A [`RunFn`]'s call, plain or async and of any arity; [`RunNode`] is written once above it.
+trait Invoke: Send + Sync + 'static {
+    /// What its parameters prepare against the container.
+    type States: Send + Sync + 'static;
+
+    fn prepare(prepare: &Prepare<'_>) -> Self::States;
+
+    fn invoke(
+        &self,
+        states: Self::States,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> impl Future<Output = Result<Option<Produced>, Failure>> + Send + '_;
+}
+
+impl<F, M> RunNode for RunFn<F, M>
+where
+    Self: Invoke,
+{
+    fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
+        Box::pin(self.invoke(Self::prepare(prepare), shutdown, None))
+    }
+
+    fn run(
+        self: Arc<Self>,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture {
+        let states = Self::prepare(prepare);
+        Box::pin(async move { self.invoke(states, shutdown, lifespan).await })
+    }
+}
+
 struct PreparedFn<F, S, M> {
     f: Arc<F>,
     states: S,
@@ -282,89 +315,53 @@ fn parameter_failure(rejection: Rejection) -> Failure {
     Failure::from_error(rejection)
 }
 
+/// [`Invoke`] for a plain (`SyncFn`) or async (`AsyncFn`) function of the parameters `$T`,
+/// returning `$Out`: the two differ only in awaiting the call.
+macro_rules! impl_invoke {
+    ([$($T:ident),*] $marker:ident $Out:ident [$($bounds:tt)*] [$($await:tt)*]) => {
+        #[allow(non_snake_case, unused_variables, unused_mut, clippy::unused_unit)]
+        impl<F, $Out, $($T,)*> Invoke for RunFn<F, ($marker, fn($($T,)*) -> $Out)>
+        where
+            $($bounds)*
+            $($T: FromContext,)*
+        {
+            type States = ($(<$T as FromContext>::State,)*);
+
+            fn prepare(prepare: &Prepare<'_>) -> Self::States {
+                ($(<$T as FromContext>::prepare(prepare),)*)
+            }
+
+            async fn invoke(
+                &self,
+                states: Self::States,
+                shutdown: ShutdownTrigger,
+                lifespan: Option<LifespanSlot>,
+            ) -> Result<Option<Produced>, Failure> {
+                let mut cx = Context { request: None, lifespan, shutdown: &shutdown };
+                let ($($T,)*) = &states;
+                $(
+                    let $T = <$T as FromContext>::from_context($T, &mut cx).await.map_err(parameter_failure)?;
+                )*
+                (self.f)($($T),*)$($await)*.into_produced()
+            }
+        }
+    };
+}
+
 macro_rules! impl_nodes {
     ([$($T:ident),*]) => {
         // ---- startup providers and hooks, plain ----
-        #[allow(non_snake_case, unused_variables, unused_mut)]
-        impl<F, R, $($T,)*> RunFn<F, (SyncFn, fn($($T,)*) -> R)>
-        where
+        impl_invoke!([$($T),*] SyncFn R [
             F: Fn($($T),*) -> R + Send + Sync + 'static,
             R: ProviderOutput,
-            $($T: FromContext,)*
-        {
-            async fn invoke(
-                &self,
-                states: ($(<$T as FromContext>::State,)*),
-                shutdown: ShutdownTrigger,
-                lifespan: Option<LifespanSlot>,
-            ) -> Result<Option<Produced>, Failure> {
-                let mut cx = Context { request: None, lifespan, shutdown: &shutdown };
-                let ($($T,)*) = &states;
-                $(
-                    let $T = <$T as FromContext>::from_context($T, &mut cx).await.map_err(parameter_failure)?;
-                )*
-                (self.f)($($T),*).into_produced()
-            }
-        }
-
-        #[allow(non_snake_case, unused_variables, unused_mut)]
-        impl<F, R, $($T,)*> RunNode for RunFn<F, (SyncFn, fn($($T,)*) -> R)>
-        where
-            F: Fn($($T),*) -> R + Send + Sync + 'static,
-            R: ProviderOutput,
-            $($T: FromContext,)*
-        {
-            fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> BoxFuture<'a, Result<Option<Produced>, Failure>> {
-                Box::pin(self.invoke(($(<$T as FromContext>::prepare(prepare),)*), shutdown, None))
-            }
-
-            fn run(self: Arc<Self>, prepare: &Prepare<'_>, shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> NodeFuture {
-                let states = ($(<$T as FromContext>::prepare(prepare),)*);
-                Box::pin(async move { self.invoke(states, shutdown, lifespan).await })
-            }
-        }
+        ] []);
 
         // ---- startup providers, hooks and lifespans, async ----
-        #[allow(non_snake_case, unused_variables, unused_mut)]
-        impl<F, Fut, $($T,)*> RunFn<F, (AsyncFn, fn($($T,)*) -> Fut)>
-        where
+        impl_invoke!([$($T),*] AsyncFn Fut [
             F: Fn($($T),*) -> Fut + Send + Sync + 'static,
             Fut: Future + Send + 'static,
             Fut::Output: ProviderOutput,
-            $($T: FromContext,)*
-        {
-            async fn invoke(
-                &self,
-                states: ($(<$T as FromContext>::State,)*),
-                shutdown: ShutdownTrigger,
-                lifespan: Option<LifespanSlot>,
-            ) -> Result<Option<Produced>, Failure> {
-                let mut cx = Context { request: None, lifespan, shutdown: &shutdown };
-                let ($($T,)*) = &states;
-                $(
-                    let $T = <$T as FromContext>::from_context($T, &mut cx).await.map_err(parameter_failure)?;
-                )*
-                (self.f)($($T),*).await.into_produced()
-            }
-        }
-
-        #[allow(non_snake_case, unused_variables, unused_mut)]
-        impl<F, Fut, $($T,)*> RunNode for RunFn<F, (AsyncFn, fn($($T,)*) -> Fut)>
-        where
-            F: Fn($($T),*) -> Fut + Send + Sync + 'static,
-            Fut: Future + Send + 'static,
-            Fut::Output: ProviderOutput,
-            $($T: FromContext,)*
-        {
-            fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> BoxFuture<'a, Result<Option<Produced>, Failure>> {
-                Box::pin(self.invoke(($(<$T as FromContext>::prepare(prepare),)*), shutdown, None))
-            }
-
-            fn run(self: Arc<Self>, prepare: &Prepare<'_>, shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> NodeFuture {
-                let states = ($(<$T as FromContext>::prepare(prepare),)*);
-                Box::pin(async move { self.invoke(states, shutdown, lifespan).await })
-            }
-        }
+        ] [.await]);
 
         #[allow(non_snake_case)]
         impl<F, R, $($T,)*> IntoProvider<(SyncFn, fn($($T,)*) -> R)> for F
