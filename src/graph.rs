@@ -53,18 +53,13 @@ impl Kind {
 pub(crate) struct Plan {
     /// Indices of the startup nodes (providers and lifespans), in the order they start.
     pub(crate) startup: Vec<usize>,
-    /// For each node, the startup nodes it waits for (each once).
-    waits_for: Adjacency,
+    /// For each node, how many startup nodes it waits for.
+    pub(crate) waits: Vec<u32>,
     /// For each node, the startup nodes that wait for it, in registration order.
     dependents: Adjacency,
 }
 
 impl Plan {
-    /// The startup nodes that `node` waits for.
-    pub(crate) fn waits_for(&self, node: usize) -> &[u32] {
-        self.waits_for.of(node)
-    }
-
     /// The startup nodes that wait for `node`.
     pub(crate) fn dependents(&self, node: usize) -> &[u32] {
         self.dependents.of(node)
@@ -386,17 +381,16 @@ pub(crate) fn plan(nodes: &[Registration], extra: Vec<Problem>) -> Result<Plan, 
         .edge_references()
         .map(|edge| (edge.source().index(), edge.target().index()))
         .filter(|&(from, to)| nodes[from].kind.is_startup() && nodes[to].kind.is_startup());
-    let waits_for = Adjacency::group(n, startup_edges.clone().map(|(from, to)| (to, from)));
+    let mut waits = vec![0u32; n];
+    for (_, to) in startup_edges.clone() {
+        waits[to] += 1;
+    }
     let dependents = Adjacency::group(n, startup_edges);
 
     // Kahn's algorithm; where the graph leaves a choice, the smallest (rank, index) first:
     // providers before lifespans, then registration order.
     let key = |index: usize| usize::from(nodes[index].kind.rank()) * n + index;
-    let mut waiting: Vec<u32> = waits_for
-        .start
-        .windows(2)
-        .map(|bounds| bounds[1] - bounds[0])
-        .collect();
+    let mut waiting = waits.clone();
     let mut ready = IndexSet::new(2 * n);
     for (index, node) in nodes.iter().enumerate() {
         if node.kind.is_startup() && waiting[index] == 0 {
@@ -417,7 +411,7 @@ pub(crate) fn plan(nodes: &[Registration], extra: Vec<Problem>) -> Result<Plan, 
     }
     Ok(Plan {
         startup,
-        waits_for,
+        waits,
         dependents,
     })
 }

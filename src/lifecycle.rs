@@ -471,7 +471,7 @@ async fn tear_down(
             container,
             dependencies: None,
         };
-        let run = Arc::clone(node).run(&prepare, trigger.clone(), None);
+        let run = node.call(&prepare, trigger.clone());
         let span = tracing::info_span!("roadie.shutdown", node = %hook.name);
         let began = Instant::now();
         let result = with_timeout(hook.timeout.or(settings.shutdown_timeout), run)
@@ -629,9 +629,7 @@ async fn start_concurrently(
     trigger: &ShutdownTrigger,
     settings: &Settings,
 ) -> Option<NodeError> {
-    let mut remaining: Vec<usize> = (0..registrations.len())
-        .map(|index| plan.waits_for(index).len())
-        .collect();
+    let mut remaining = plan.waits.clone();
     // Launch in plan order, so that ties keep the documented order.
     let mut position = vec![usize::MAX; registrations.len()];
     for (at, &index) in plan.startup.iter().enumerate() {
