@@ -190,14 +190,17 @@ pub struct Produced {
 }
 
 impl Produced {
-    pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> Self {
-        let value = Arc::new(value);
-        Self {
-            insert: Box::new(move |container| container.insert(value)),
-        }
+    /// The value on its way into the container, or `None` for `()`, which registers nothing.
+    pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> Option<Self> {
+        (!is_unit::<T>()).then(|| Self::from_arc(Arc::new(value)))
     }
 
-    pub(crate) fn from_arc<T: Send + Sync + 'static>(value: Arc<T>) -> Self {
+    /// Like [`Produced::new`], for a value already shared.
+    pub(crate) fn shared<T: Send + Sync + 'static>(value: Arc<T>) -> Option<Self> {
+        (!is_unit::<T>()).then(|| Self::from_arc(value))
+    }
+
+    fn from_arc<T: Send + Sync + 'static>(value: Arc<T>) -> Self {
         Self {
             insert: Box::new(move |container| container.insert(value)),
         }
@@ -206,6 +209,18 @@ impl Produced {
     pub(crate) fn insert_into(self, container: &mut Container) {
         (self.insert)(container);
     }
+}
+
+/// The type a node registers when it produces a `T`, with its name: `None` for `()`, which
+/// registers nothing (so several nodes of `()` are not two providers of one type).
+/// Names the type once: call it at registration, not per call.
+pub(crate) fn registered_type<T: 'static>() -> Option<(TypeId, &'static str)> {
+    (!is_unit::<T>()).then(|| (TypeId::of::<T>(), crate::names::short_type_name::<T>()))
+}
+
+/// Whether `T` is `()`.
+fn is_unit<T: 'static>() -> bool {
+    TypeId::of::<T>() == TypeId::of::<()>()
 }
 
 impl fmt::Debug for Produced {

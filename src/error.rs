@@ -222,6 +222,15 @@ pub enum Problem {
         /// Why.
         reason: String,
     },
+    /// A setting was applied to a node it does not apply to (a timeout on a route).
+    Setting {
+        /// The node.
+        node: String,
+        /// The setting (`App::timeout`).
+        setting: &'static str,
+        /// Why it does not apply, and what to do.
+        why: String,
+    },
     /// `App::replace` named a type that nothing provides.
     ReplacedNothing {
         /// The type.
@@ -273,6 +282,9 @@ impl fmt::Display for Problem {
                 why,
             } => write!(f, "`{node}` asks for `{asks_for}`: {why}"),
             Self::Route { route, reason } => write!(f, "route `{route}`: {reason}"),
+            Self::Setting { node, setting, why } => {
+                write!(f, "`{setting}` on `{node}` does nothing: {why}")
+            }
             Self::ReplacedNothing { ty: "()", by } => write!(
                 f,
                 "`{by}` provides nothing, so it replaces nothing: a replacement returns the \

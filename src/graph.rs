@@ -1,75 +1,106 @@
-//! The provider graph: validation before anything runs, startup order, and DOT export.
+//! The graph of an app's nodes (petgraph): node `i` is registration `i`, and an edge goes from
+//! a provider to each node that needs its value. This file holds the graph algorithms alone,
+//! over node indices: the one topological order (Kahn's algorithm, which also tells whether
+//! there is a cycle), the cycles themselves (Tarjan's algorithm, named only when Kahn found
+//! one), and the DOT rendering. Which edges exist, and what is a problem, is decided by
+//! [`crate::validate`].
 
-use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
-use smallvec::SmallVec;
 
-use crate::app::Registration;
-use crate::error::Problem;
-use crate::extract::NeedKind;
+/// The graph: no weights, node `i` is registration `i`, one edge per provider and consumer.
+pub(crate) type Graph = DiGraph<(), ()>;
 
-/// What kind of node a registration is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Kind {
-    Provider,
-    Lifespan,
-    Hook,
-    Dependency,
-    Route,
+/// An empty graph of `nodes` nodes.
+pub(crate) fn with_nodes(nodes: usize) -> Graph {
+    let mut graph = Graph::with_capacity(nodes, nodes);
+    for _ in 0..nodes {
+        graph.add_node(());
+    }
+    graph
 }
 
-impl Kind {
-    fn is_startup(self) -> bool {
-        matches!(self, Kind::Provider | Kind::Lifespan)
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Kind::Provider => "startup provider",
-            Kind::Lifespan => "lifespan",
-            Kind::Hook => "shutdown hook",
-            Kind::Dependency => "request-scoped dependency",
-            Kind::Route => "route",
-        }
-    }
-
-    /// Where the graph leaves a choice: providers first, then lifespans.
-    fn rank(self) -> u8 {
-        match self {
-            Kind::Provider => 0,
-            Kind::Lifespan => 1,
-            _ => 2,
-        }
-    }
-}
-
-/// A validated graph.
-#[derive(Debug)]
-pub(crate) struct Plan {
-    /// Indices of the startup nodes (providers and lifespans), in the order they start.
-    pub(crate) startup: Vec<usize>,
-    /// For each node, how many startup nodes it waits for.
-    pub(crate) waits: Vec<u32>,
-    /// For each node, the startup nodes that wait for it, in registration order.
+/// For each node, how many nodes it still waits for, and who waits for it: the state of a
+/// topological walk. Validation walks it once to order the nodes; concurrent startup walks a
+/// copy as nodes finish starting.
+#[derive(Debug, Clone)]
+pub(crate) struct Countdown {
+    waits: Vec<u32>,
     dependents: Adjacency,
 }
 
-impl Plan {
-    /// The startup nodes that wait for `node`.
-    pub(crate) fn dependents(&self, node: usize) -> &[u32] {
-        self.dependents.of(node)
+impl Countdown {
+    pub(crate) fn new(graph: &Graph) -> Self {
+        let edges = graph
+            .edge_references()
+            .map(|edge| (edge.source().index(), edge.target().index()));
+        let mut waits = vec![0u32; graph.node_count()];
+        for (_, to) in edges.clone() {
+            waits[to] += 1;
+        }
+        Self {
+            waits,
+            dependents: Adjacency::group(graph.node_count(), edges),
+        }
     }
+
+    /// Whether `node` waits for nothing (more).
+    pub(crate) fn is_free(&self, node: usize) -> bool {
+        self.waits[node] == 0
+    }
+
+    /// Marks `node` as done, and calls `freed` with each node that now waits for nothing more,
+    /// in the order they were registered.
+    pub(crate) fn done(&mut self, node: usize, mut freed: impl FnMut(usize)) {
+        for &dependent in self.dependents.of(node) {
+            let dependent = dependent as usize;
+            self.waits[dependent] -= 1;
+            if self.waits[dependent] == 0 {
+                freed(dependent);
+            }
+        }
+    }
+}
+
+/// The nodes in topological order, the smallest `key` first where the graph leaves a choice,
+/// with the countdown as it was before the walk; `None` if a cycle leaves nodes unreached.
+///
+/// `key(i)` must be unique per node and below `bound`. Linear in the graph's size, plus
+/// O(log₆₄ bound) per node for the choice.
+pub(crate) fn order(
+    graph: &Graph,
+    bound: usize,
+    key: impl Fn(usize) -> usize,
+) -> Option<(Vec<usize>, Countdown)> {
+    let n = graph.node_count();
+    let initial = Countdown::new(graph);
+    let mut countdown = initial.clone();
+    let mut ready = IndexSet::new(bound);
+    let mut node_of = vec![0u32; bound];
+    for node in (0..n).filter(|&node| countdown.is_free(node)) {
+        ready.insert(key(node));
+        node_of[key(node)] = index32(node);
+    }
+    let mut order = Vec::with_capacity(n);
+    while let Some(next) = ready.pop_min() {
+        let node = node_of[next] as usize;
+        order.push(node);
+        countdown.done(node, |freed| {
+            ready.insert(key(freed));
+            node_of[key(freed)] = index32(freed);
+        });
+    }
+    (order.len() == n).then_some((order, initial))
 }
 
 /// Lists of node indices, one per node, stored back to back: node `i`'s list is
 /// `items[start[i]..start[i + 1]]`. Two allocations whatever the number of nodes, and indices
 /// of 32 bits, as in the graph itself.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Adjacency {
     start: Vec<u32>,
     items: Vec<u32>,
@@ -165,149 +196,9 @@ impl IndexSet {
     }
 }
 
-/// The graph of a set of registrations: node `i` is registration `i`, and an edge goes from a
-/// provider to each node that needs its value (once, however many parameters ask for it).
-type Graph = DiGraph<(), ()>;
-
-struct Built {
-    graph: Graph,
-    problems: Vec<Problem>,
-}
-
-fn build(nodes: &[Registration]) -> Built {
-    let mut problems = Vec::new();
-    let mut graph = Graph::with_capacity(nodes.len(), nodes.len());
-    for _ in nodes {
-        graph.add_node(());
-    }
-
-    let mut resources: HashMap<TypeId, usize> = HashMap::new();
-    let mut dependencies: HashMap<TypeId, usize> = HashMap::new();
-    for (index, node) in nodes.iter().enumerate() {
-        let Some((ty, ty_name)) = node.provides else {
-            continue;
-        };
-        let (table, request_scoped) = match node.kind {
-            Kind::Provider | Kind::Lifespan => (&mut resources, false),
-            Kind::Dependency => (&mut dependencies, true),
-            Kind::Hook | Kind::Route => continue,
-        };
-        if let Some(&first) = table.get(&ty) {
-            problems.push(Problem::Duplicate {
-                ty: ty_name,
-                first: nodes[first].name.clone(),
-                second: node.name.clone(),
-                request_scoped,
-            });
-        } else {
-            table.insert(ty, index);
-        }
-    }
-
-    let mut providers: SmallVec<[usize; 4]> = SmallVec::new();
-    for (index, node) in nodes.iter().enumerate() {
-        let outside_request = matches!(node.kind, Kind::Provider | Kind::Lifespan | Kind::Hook);
-        let mut provides_param = false;
-        providers.clear();
-        for need in &node.needs.items {
-            match need.kind {
-                NeedKind::Resource { optional } => match resources.get(&need.ty) {
-                    Some(&provider) => providers.push(provider),
-                    None if optional => {}
-                    None => problems.push(Problem::MissingResource {
-                        ty: need.ty_name,
-                        needed_by: node.name.clone(),
-                    }),
-                },
-                NeedKind::Dependency if outside_request => problems.push(Problem::Scope {
-                    node: node.name.clone(),
-                    asks_for: need.param.clone(),
-                    why: match node.kind {
-                        Kind::Hook => "a shutdown hook runs outside any request, so it cannot have a request-scoped dependency; ask for a resource (`Res<T>`) instead",
-                        _ => "a session-scoped value cannot hold a request-scoped one; make it a resource (`App::on_startup`), or make the asker a request-scoped dependency (`App::dependency`)",
-                    },
-                }),
-                NeedKind::Dependency => match dependencies.get(&need.ty) {
-                    Some(&provider) => providers.push(provider),
-                    None => problems.push(Problem::MissingDependency {
-                        ty: need.ty_name,
-                        needed_by: node.name.clone(),
-                    }),
-                },
-                NeedKind::RequestPart if outside_request => problems.push(Problem::Scope {
-                    node: node.name.clone(),
-                    asks_for: need.param.clone(),
-                    why: "it runs outside any request; only routes and request-scoped dependencies can read the request",
-                }),
-                NeedKind::RequestPart => {}
-                NeedKind::Provides => {
-                    if node.kind != Kind::Lifespan {
-                        problems.push(Problem::Scope {
-                            node: node.name.clone(),
-                            asks_for: need.param.clone(),
-                            why: "only a lifespan (`App::lifespan`) receives a `Lifespan<T>` handle",
-                        });
-                    } else if provides_param {
-                        problems.push(Problem::Scope {
-                            node: node.name.clone(),
-                            asks_for: need.param.clone(),
-                            why: "a lifespan takes one `Lifespan<T>` parameter; register one lifespan per value",
-                        });
-                    }
-                    provides_param = true;
-                }
-            }
-        }
-        if node.kind == Kind::Lifespan && !provides_param {
-            problems.push(Problem::Scope {
-                node: node.name.clone(),
-                asks_for: "no `Lifespan<T>`".to_owned(),
-                why: "a lifespan takes a `Lifespan<T>` parameter (`Lifespan<()>` to register nothing) and calls `ready` on it once setup is done",
-            });
-        }
-        for (at, &provider) in providers.iter().enumerate() {
-            if !providers[..at].contains(&provider) {
-                graph.add_edge(NodeIndex::new(provider), NodeIndex::new(index), ());
-            }
-        }
-    }
-
-    if !is_acyclic(&graph) {
-        for cycle in cycles(&graph, nodes) {
-            problems.push(Problem::Cycle { path: cycle });
-        }
-    }
-    Built { graph, problems }
-}
-
-/// Whether the graph has no cycle: Kahn's algorithm reaches every node exactly when there is
-/// none. Linear, and without the per-component lists that naming the cycles takes.
-fn is_acyclic(graph: &Graph) -> bool {
-    let mut waiting = vec![0u32; graph.node_count()];
-    for edge in graph.edge_references() {
-        waiting[edge.target().index()] += 1;
-    }
-    let mut free: Vec<NodeIndex> = graph
-        .node_indices()
-        .filter(|n| waiting[n.index()] == 0)
-        .collect();
-    let mut reached = 0;
-    while let Some(node) = free.pop() {
-        reached += 1;
-        for edge in graph.edges(node) {
-            let target = edge.target().index();
-            waiting[target] -= 1;
-            if waiting[target] == 0 {
-                free.push(edge.target());
-            }
-        }
-    }
-    reached == graph.node_count()
-}
-
-/// Every cycle, one per strongly connected component, as names in "needs" direction:
+/// Every cycle, one per strongly connected component, as nodes in "needs" direction:
 /// `a -> b` reads "`a` needs what `b` provides". Each starts at its earliest-registered node.
-fn cycles(graph: &Graph, nodes: &[Registration]) -> Vec<Vec<String>> {
+pub(crate) fn cycles(graph: &Graph) -> Vec<Vec<usize>> {
     let mut found = Vec::new();
     let mut components = tarjan_scc(graph);
     components.iter_mut().for_each(|c| c.sort_unstable());
@@ -355,65 +246,18 @@ fn cycles(graph: &Graph, nodes: &[Registration]) -> Vec<Vec<String>> {
         }
         reversed.push(start);
         reversed.reverse();
-        found.push(
-            reversed
-                .into_iter()
-                .map(|n| nodes[n.index()].name.clone())
-                .collect(),
-        );
+        found.push(reversed.into_iter().map(NodeIndex::index).collect());
     }
     found
 }
 
-/// Validates the whole graph and computes the startup order.
-pub(crate) fn plan(nodes: &[Registration], extra: Vec<Problem>) -> Result<Plan, Vec<Problem>> {
-    let Built {
-        graph,
-        mut problems,
-    } = build(nodes);
-    problems.extend(extra);
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-
-    let n = nodes.len();
-    let startup_edges = graph
-        .edge_references()
-        .map(|edge| (edge.source().index(), edge.target().index()))
-        .filter(|&(from, to)| nodes[from].kind.is_startup() && nodes[to].kind.is_startup());
-    let mut waits = vec![0u32; n];
-    for (_, to) in startup_edges.clone() {
-        waits[to] += 1;
-    }
-    let dependents = Adjacency::group(n, startup_edges);
-
-    // Kahn's algorithm; where the graph leaves a choice, the smallest (rank, index) first:
-    // providers before lifespans, then registration order.
-    let key = |index: usize| usize::from(nodes[index].kind.rank()) * n + index;
-    let mut waiting = waits.clone();
-    let mut ready = IndexSet::new(2 * n);
-    for (index, node) in nodes.iter().enumerate() {
-        if node.kind.is_startup() && waiting[index] == 0 {
-            ready.insert(key(index));
-        }
-    }
-    let mut startup = Vec::with_capacity(n);
-    while let Some(next) = ready.pop_min() {
-        let next = next % n;
-        startup.push(next);
-        for &dependent in dependents.of(next) {
-            let dependent = dependent as usize;
-            waiting[dependent] -= 1;
-            if waiting[dependent] == 0 {
-                ready.insert(key(dependent));
-            }
-        }
-    }
-    Ok(Plan {
-        startup,
-        waits,
-        dependents,
-    })
+/// One node as DOT shows it.
+pub(crate) struct DotNode<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) kind: &'static str,
+    pub(crate) shape: &'static str,
+    /// The type it provides, which is also the label of each edge leaving it.
+    pub(crate) provides: Option<&'static str>,
 }
 
 fn escape(text: &str) -> String {
@@ -421,27 +265,23 @@ fn escape(text: &str) -> String {
 }
 
 /// The graph as Graphviz DOT: one node per registration, one edge per type passed along.
-pub(crate) fn to_dot(nodes: &[Registration]) -> String {
-    let Built { graph, .. } = build(nodes);
+pub(crate) fn to_dot<'a>(graph: &Graph, node: impl Fn(usize) -> DotNode<'a>) -> String {
     let mut out =
         String::from("digraph roadie {\n    rankdir=LR;\n    node [fontname=\"Helvetica\"];\n");
-    for (index, node) in nodes.iter().enumerate() {
-        let shape = match node.kind {
-            Kind::Provider => "box",
-            Kind::Lifespan => "box, style=rounded",
-            Kind::Hook => "octagon",
-            Kind::Dependency => "ellipse",
-            Kind::Route => "note",
-        };
-        let provides = node
-            .provides
-            .map(|(_, ty)| format!("\\n→ {}", escape(ty)))
+    for index in 0..graph.node_count() {
+        let DotNode {
+            name,
+            kind,
+            shape,
+            provides,
+        } = node(index);
+        let provides = provides
+            .map(|ty| format!("\\n→ {}", escape(ty)))
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "    n{index} [label=\"{}\\n({}){provides}\", shape={shape}];",
-            escape(&node.name),
-            node.kind.label()
+            "    n{index} [label=\"{}\\n({kind}){provides}\", shape={shape}];",
+            escape(name),
         );
     }
     let mut edges: Vec<(usize, usize)> = graph
@@ -451,7 +291,7 @@ pub(crate) fn to_dot(nodes: &[Registration]) -> String {
     edges.sort_unstable();
     for (from, to) in edges {
         // What an edge passes along is what its source provides.
-        let ty = nodes[from].provides.map_or("", |(_, ty)| ty);
+        let ty = node(from).provides.unwrap_or("");
         let _ = writeln!(out, "    n{from} -> n{to} [label=\"{}\"];", escape(ty));
     }
     out.push_str("}\n");

@@ -1,4 +1,6 @@
-//! Route handlers: async functions of up to 16 extractors, the last of which may read the body.
+//! Route handlers: async functions of up to 16 extractors, the last of which may read the
+//! body, written once over the one function of extractors ([`ExtractorFn`]); and the routes
+//! that the route attributes (`#[get("/users/{id}")]`) make.
 
 use std::fmt;
 use std::future::Future;
@@ -8,7 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
-use crate::extract::{Context, FromContext, FromRequest, Needs, Prepare};
+use crate::blueprint::{HandlerNode, PreparedHandler, RouteHandler};
+use crate::extract::{Context, Needs, Prepare};
+use crate::function::{AsyncFn, ExtractorFn, FnNode, Prepared};
 use crate::names::callable_name;
 use crate::response::{HandlerFailed, IntoResponse, Response};
 
@@ -31,200 +35,55 @@ pub trait Handler<M>: Send + Sync + 'static {
     fn into_route_handler(self) -> RouteHandler;
 }
 
-/// A registered handler, type-erased.
-#[doc(hidden)]
-#[derive(Clone)]
-pub struct RouteHandler {
-    pub(crate) name: String,
-    pub(crate) needs: Needs,
-    pub(crate) node: Arc<dyn HandlerNode>,
-}
-
-impl fmt::Debug for RouteHandler {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RouteHandler")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-pub(crate) trait HandlerNode: Send + Sync + 'static {
-    fn prepare(&self, prepare: &Prepare<'_>) -> Arc<dyn PreparedHandler>;
-}
-
-pub(crate) trait PreparedHandler: Send + Sync + 'static {
-    fn call<'a>(&'a self, cx: &'a mut Context<'_>, body: Bytes) -> BoxFuture<'a, Response>;
-}
-
-struct HandlerFn<F, M> {
-    f: Arc<F>,
-    _marker: PhantomData<fn() -> M>,
-}
-
-struct PreparedHandlerFn<F, S, M> {
-    f: Arc<F>,
-    states: S,
-    _marker: PhantomData<fn() -> M>,
-}
-
-fn rejected(rejection: crate::extract::Rejection) -> Response {
-    let mut response = rejection.into_response();
-    response.extensions_mut().insert(HandlerFailed);
-    response
-}
-
-impl<F, Fut> Handler<(fn() -> Fut,)> for F
+impl<F, P, L> Handler<(AsyncFn, P, L)> for F
 where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future + Send + 'static,
-    Fut::Output: IntoResponse,
+    F: ExtractorFn<(AsyncFn, P, L)>,
+    F::Output: IntoResponse,
+    P: 'static,
+    L: 'static,
 {
     fn into_route_handler(self) -> RouteHandler {
+        let mut needs = Needs::default();
+        F::describe(&mut needs);
         RouteHandler {
             name: callable_name::<F>(None),
-            needs: Needs::default(),
-            node: Arc::new(HandlerFn::<F, (fn() -> Fut,)> {
-                f: Arc::new(self),
-                _marker: PhantomData,
-            }),
+            needs,
+            node: Arc::new(FnNode::<F, (AsyncFn, P, L)>::new(self)),
         }
     }
 }
 
-impl<F, Fut> HandlerNode for HandlerFn<F, (fn() -> Fut,)>
+impl<F, M> HandlerNode for FnNode<F, M>
 where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future + Send + 'static,
-    Fut::Output: IntoResponse,
+    F: ExtractorFn<M>,
+    F::Output: IntoResponse,
+    M: 'static,
 {
-    fn prepare(&self, _prepare: &Prepare<'_>) -> Arc<dyn PreparedHandler> {
-        Arc::new(PreparedHandlerFn::<F, (), (fn() -> Fut,)> {
-            f: Arc::clone(&self.f),
-            states: (),
-            _marker: PhantomData,
+    fn prepare(&self, prepare: &Prepare<'_>) -> Arc<dyn PreparedHandler> {
+        Arc::new(FnNode::prepare(self, prepare))
+    }
+}
+
+impl<F, M> PreparedHandler for Prepared<F, M>
+where
+    F: ExtractorFn<M>,
+    F::Output: IntoResponse,
+    M: 'static,
+{
+    fn call<'a>(&'a self, cx: &'a mut Context<'_>, body: Bytes) -> BoxFuture<'a, Response> {
+        Box::pin(async move {
+            match Prepared::call(self, cx, body).await {
+                Ok(output) => output.into_response(),
+                Err(rejection) => {
+                    // A rejected parameter is the request's failure, as told to releases.
+                    let mut response = rejection.into_response();
+                    response.extensions_mut().insert(HandlerFailed);
+                    response
+                }
+            }
         })
     }
 }
-
-impl<F, Fut> PreparedHandler for PreparedHandlerFn<F, (), (fn() -> Fut,)>
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future + Send + 'static,
-    Fut::Output: IntoResponse,
-{
-    fn call<'a>(&'a self, _cx: &'a mut Context<'_>, _body: Bytes) -> BoxFuture<'a, Response> {
-        Box::pin(async move { (self.f)().await.into_response() })
-    }
-}
-
-macro_rules! impl_handler {
-    ([$($T:ident),*], $Last:ident) => {
-        #[allow(non_snake_case)]
-        impl<F, Fut, M, $($T,)* $Last> Handler<(M, fn($($T,)* $Last) -> Fut)> for F
-        where
-            F: Fn($($T,)* $Last) -> Fut + Send + Sync + 'static,
-            Fut: Future + Send + 'static,
-            Fut::Output: IntoResponse,
-            M: 'static,
-            $($T: FromContext,)*
-            $Last: FromRequest<M>,
-        {
-            fn into_route_handler(self) -> RouteHandler {
-                let mut needs = Needs::default();
-                $(<$T as FromContext>::describe(&mut needs);)*
-                <$Last as FromRequest<M>>::describe(&mut needs);
-                RouteHandler {
-                    name: callable_name::<F>(None),
-                    needs,
-                    node: Arc::new(HandlerFn::<F, (M, fn($($T,)* $Last) -> Fut)> {
-                        f: Arc::new(self),
-                        _marker: PhantomData,
-                    }),
-                }
-            }
-        }
-
-        #[allow(non_snake_case)]
-        impl<F, Fut, M, $($T,)* $Last> HandlerNode for HandlerFn<F, (M, fn($($T,)* $Last) -> Fut)>
-        where
-            F: Fn($($T,)* $Last) -> Fut + Send + Sync + 'static,
-            Fut: Future + Send + 'static,
-            Fut::Output: IntoResponse,
-            M: 'static,
-            $($T: FromContext,)*
-            $Last: FromRequest<M>,
-        {
-            fn prepare(&self, prepare: &Prepare<'_>) -> Arc<dyn PreparedHandler> {
-                Arc::new(PreparedHandlerFn::<F, _, (M, fn($($T,)* $Last) -> Fut)> {
-                    f: Arc::clone(&self.f),
-                    states: ($(<$T as FromContext>::prepare(prepare),)* <$Last as FromRequest<M>>::prepare(prepare),),
-                    _marker: PhantomData,
-                })
-            }
-        }
-
-        #[allow(non_snake_case)]
-        impl<F, Fut, M, $($T,)* $Last> PreparedHandler
-            for PreparedHandlerFn<F, ($(<$T as FromContext>::State,)* <$Last as FromRequest<M>>::State,), (M, fn($($T,)* $Last) -> Fut)>
-        where
-            F: Fn($($T,)* $Last) -> Fut + Send + Sync + 'static,
-            Fut: Future + Send + 'static,
-            Fut::Output: IntoResponse,
-            M: 'static,
-            $($T: FromContext,)*
-            $Last: FromRequest<M>,
-        {
-            fn call<'a>(&'a self, cx: &'a mut Context<'_>, body: Bytes) -> BoxFuture<'a, Response> {
-                Box::pin(async move {
-                    let ($($T,)* $Last,) = &self.states;
-                    $(
-                        let $T = match <$T as FromContext>::from_context($T, cx).await {
-                            Ok(value) => value,
-                            Err(rejection) => return rejected(rejection),
-                        };
-                    )*
-                    let $Last = match <$Last as FromRequest<M>>::from_request($Last, cx, body).await {
-                        Ok(value) => value,
-                        Err(rejection) => return rejected(rejection),
-                    };
-                    (self.f)($($T,)* $Last).await.into_response()
-                })
-            }
-        }
-    };
-}
-
-macro_rules! all_the_handlers {
-    ($name:ident) => {
-        $name!([], T1);
-        $name!([T1], T2);
-        $name!([T1, T2], T3);
-        $name!([T1, T2, T3], T4);
-        $name!([T1, T2, T3, T4], T5);
-        $name!([T1, T2, T3, T4, T5], T6);
-        $name!([T1, T2, T3, T4, T5, T6], T7);
-        $name!([T1, T2, T3, T4, T5, T6, T7], T8);
-        $name!([T1, T2, T3, T4, T5, T6, T7, T8], T9);
-        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9], T10);
-        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10], T11);
-        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11], T12);
-        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12], T13);
-        $name!(
-            [T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13],
-            T14
-        );
-        $name!(
-            [T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14],
-            T15
-        );
-        $name!(
-            [T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15],
-            T16
-        );
-    };
-}
-
-all_the_handlers!(impl_handler);
 
 /// The method and path of a route made by a route attribute (`#[get("/users/{id}")]`).
 #[doc(hidden)]
@@ -273,6 +132,7 @@ impl<Fut, I> fmt::Debug for Routed<Fut, I> {
     }
 }
 
+/// The route information carried by an annotated function's future.
 #[doc(hidden)]
 pub trait RouteFuture {
     type Info: RouteInfo;
@@ -295,33 +155,17 @@ pub trait IntoRoute<M>: Send + Sync + 'static {
     fn into_route(self) -> (&'static str, &'static str, RouteHandler);
 }
 
-impl<F, Fut> IntoRoute<(fn() -> Fut,)> for F
+impl<F, M> IntoRoute<M> for F
 where
-    F: Handler<(fn() -> Fut,)> + Fn() -> Fut,
-    Fut: RouteFuture,
+    F: Handler<M> + ExtractorFn<M>,
+    F::Returned: RouteFuture,
 {
     fn into_route(self) -> (&'static str, &'static str, RouteHandler) {
-        let info = (
-            <Fut::Info as RouteInfo>::METHOD,
-            <Fut::Info as RouteInfo>::PATH,
-        );
-        (info.0, info.1, self.into_route_handler())
+        type Info<F, M> = <<F as ExtractorFn<M>>::Returned as RouteFuture>::Info;
+        (
+            <Info<F, M> as RouteInfo>::METHOD,
+            <Info<F, M> as RouteInfo>::PATH,
+            self.into_route_handler(),
+        )
     }
 }
-
-macro_rules! impl_into_route {
-    ([$($T:ident),*], $Last:ident) => {
-        impl<F, Fut, M, $($T,)* $Last> IntoRoute<(M, fn($($T,)* $Last) -> Fut)> for F
-        where
-            F: Handler<(M, fn($($T,)* $Last) -> Fut)> + Fn($($T,)* $Last) -> Fut,
-            Fut: RouteFuture,
-        {
-            fn into_route(self) -> (&'static str, &'static str, RouteHandler) {
-                let info = (<Fut::Info as RouteInfo>::METHOD, <Fut::Info as RouteInfo>::PATH);
-                (info.0, info.1, self.into_route_handler())
-            }
-        }
-    };
-}
-
-all_the_handlers!(impl_into_route);

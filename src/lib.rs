@@ -37,68 +37,73 @@
 
 extern crate self as roadie;
 
-mod adapters;
-mod app;
-mod compose;
-mod container;
-mod error;
-mod extract;
+// The model: what was registered, and every rule it must follow.
+mod blueprint;
 mod graph;
-mod handler;
-mod lifecycle;
-mod lifespan;
-mod names;
-mod path_de;
-mod provider;
-mod rejection;
+mod validate;
+
+// The functions users register, written once over the one function of extractors.
+mod function;
+pub mod handler;
+pub mod node;
+mod output;
+
+// Values and the request.
+mod container;
+pub mod extract;
 mod request;
-mod response;
-mod routing;
+pub mod response;
 mod scope;
-mod server;
+mod shutdown;
 
-pub mod guide;
+// The engine, and the one path a request takes through it.
+mod edge;
+mod lifecycle;
+mod routing;
 
+// The registration API, the server and the adapters.
+mod app;
 #[cfg(feature = "lambda")]
-pub use crate::adapters::lambda;
+pub mod lambda;
+mod server;
+pub mod tower;
+
+pub mod error;
+pub mod guide;
+mod names;
 
 pub use bytes::Bytes;
 pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
-pub use crate::adapters::tower::{AppService, ResponseFuture};
 pub use crate::app::App;
-pub use crate::compose::{value, Value};
 pub use crate::container::{Container, Res};
 pub use crate::error::{
     BoxError, Error, Failure, NodeError, Problem, ShutdownError, Stage, StartupError,
     ValidationError,
 };
-pub use crate::extract::{
-    Context, FromContext, FromRequest, Json, Need, Needs, Path, Prepare, Query, Shutdown,
-};
-pub use crate::handler::{Handler, IntoRoute};
+pub use crate::extract::{Json, Lifespan, Path, Query, Shutdown};
 pub use crate::lifecycle::{LifecycleState, Running};
-pub use crate::lifespan::Lifespan;
-pub use crate::provider::{
-    HookOutput, IntoDependency, IntoHook, IntoLifespan, IntoProvider, Provide, ProviderOutput,
-};
-pub use crate::rejection::{HttpError, Rejection};
+pub use crate::node::{value, Value};
+pub use crate::output::Provide;
 pub use crate::request::Request;
-pub use crate::response::{IntoResponse, Response};
-pub use crate::scope::{Dep, DependencyIndex, DependencyOutput, Outcome, Scoped};
+pub use crate::response::{HttpError, IntoResponse, Rejection, Response};
+pub use crate::scope::{Dep, Outcome, Scoped};
 pub use crate::server::{Server, ServerHandle};
+#[doc(no_inline)]
+pub use crate::tower::AppService;
 
 #[cfg(feature = "macros")]
 pub use roadie_macros::{
     delete, dependency, get, lifespan, on_shutdown, on_startup, patch, post, put, route,
 };
 
-/// Items that generated code names; not part of the public API.
+/// Items that the macros' generated code names, and the types behind the hidden methods of
+/// the registration traits; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::blueprint::{Registration, RouteHandler};
     pub use crate::container::Produced;
-    pub use crate::handler::{RouteHandler, RouteInfo, Routed};
-    pub use crate::provider::NodeSpec;
+    pub use crate::handler::{RouteInfo, Routed};
     pub use crate::scope::Entry;
 }
 

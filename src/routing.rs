@@ -1,4 +1,5 @@
-//! The router: paths matched by matchit, one handler per method, 404 and 405 with `Allow`.
+//! The router: paths matched by matchit, one handler per method; what it finds tells 404 from
+//! 405 (with its `Allow` list). Its rules are checked by [`crate::validate`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,27 +7,8 @@ use std::sync::Arc;
 use http::{HeaderValue, Method};
 use percent_encoding::percent_decode_str;
 
-use crate::error::Problem;
-use crate::extract::Prepare;
-use crate::handler::{PreparedHandler, RouteHandler};
-
-/// Path parameters of a matched route, percent-decoded, in path order. The names borrow the
-/// router (no allocation); the values are decoded from the request's path.
-pub(crate) type Params<'r> = Vec<(&'r str, String)>;
-
-/// A route as registered.
-#[derive(Clone, Debug)]
-pub(crate) struct RouteSpec {
-    pub(crate) method: Method,
-    pub(crate) path: String,
-    pub(crate) handler: RouteHandler,
-}
-
-impl RouteSpec {
-    pub(crate) fn label(&self) -> String {
-        format!("{} {}", self.method, self.path)
-    }
-}
+use crate::blueprint::{PreparedHandler, RouteSpec};
+use crate::extract::{Params, Prepare};
 
 struct Endpoint {
     methods: Vec<(Method, Arc<dyn PreparedHandler>)>,
@@ -49,11 +31,15 @@ pub(crate) struct Router {
     endpoints: Vec<Endpoint>,
 }
 
-/// Groups routes by path, in registration order, reporting conflicts.
-fn group(routes: &[RouteSpec]) -> (Vec<(String, Vec<usize>)>, Vec<Problem>) {
-    let mut problems = Vec::new();
+/// A path, and the indices of the routes on it, one per method.
+pub(crate) type PathGroup = (String, Vec<usize>);
+
+/// The routes grouped by path, in registration order. A method registered twice on one path
+/// comes back as a pair of route indices (the first, the one left out); validation reports it.
+pub(crate) fn group(routes: &[RouteSpec]) -> (Vec<PathGroup>, Vec<(usize, usize)>) {
+    let mut twice = Vec::new();
     let mut by_path: HashMap<&str, usize> = HashMap::new();
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<PathGroup> = Vec::new();
     for (index, route) in routes.iter().enumerate() {
         let slot = *by_path.entry(route.path.as_str()).or_insert_with(|| {
             groups.push((route.path.clone(), Vec::new()));
@@ -64,18 +50,12 @@ fn group(routes: &[RouteSpec]) -> (Vec<(String, Vec<usize>)>, Vec<Problem>) {
             .iter()
             .find(|&&other| routes[other].method == route.method)
         {
-            problems.push(Problem::Route {
-                route: route.label(),
-                reason: format!(
-                    "registered twice, by `{}` and by `{}`; keep one",
-                    routes[other].handler.name, route.handler.name
-                ),
-            });
+            twice.push((other, index));
             continue;
         }
         group.push(index);
     }
-    (groups, problems)
+    (groups, twice)
 }
 
 fn allow_header(methods: &[Method]) -> HeaderValue {
@@ -87,66 +67,7 @@ fn allow_header(methods: &[Method]) -> HeaderValue {
 }
 
 impl Router {
-    /// Checks that every route can be registered, without preparing anything.
-    /// A route registered on the readiness path would never be reached: the readiness route
-    /// is answered before routing.
-    pub(crate) fn check_readiness(routes: &[RouteSpec], readiness: Option<&str>) -> Vec<Problem> {
-        let Some(readiness) = readiness else {
-            return Vec::new();
-        };
-        routes
-            .iter()
-            .filter(|route| route.path == readiness)
-            .map(|route| Problem::Route {
-                route: route.label(),
-                reason: format!(
-                    "`{readiness}` is the readiness path (`App::readiness`), answered before \
-                     routing, so this handler would never run; move one of them"
-                ),
-            })
-            .collect()
-    }
-
-    pub(crate) fn check(routes: &[RouteSpec]) -> Vec<Problem> {
-        let (groups, mut problems) = group(routes);
-        let mut matcher = matchit::Router::new();
-        for (slot, (path, members)) in groups.iter().enumerate() {
-            if !path.starts_with('/') {
-                problems.push(Problem::Route {
-                    route: routes[members[0]].label(),
-                    reason: "a path must start with `/`".to_owned(),
-                });
-                continue;
-            }
-            if let Err(error) = matcher.insert(path.as_str(), slot) {
-                let mut reason = format!("{error}");
-                // Name the handlers on both sides: across modules, that says which modules.
-                if let matchit::InsertError::Conflict { with } = &error {
-                    if let Some((_, theirs)) = groups.iter().find(|(other, _)| other == with) {
-                        let names = |members: &[usize]| {
-                            members
-                                .iter()
-                                .map(|&index| format!("`{}`", routes[index].handler.name))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        };
-                        reason = format!(
-                            "{reason} (`{path}` is handled by {}, `{with}` by {})",
-                            names(members),
-                            names(theirs)
-                        );
-                    }
-                }
-                problems.push(Problem::Route {
-                    route: routes[members[0]].label(),
-                    reason,
-                });
-            }
-        }
-        problems
-    }
-
-    /// Prepares every handler and builds the matcher. Call after [`Router::check`] passed.
+    /// Prepares every handler and builds the matcher, for routes that passed validation.
     pub(crate) fn build(routes: &[RouteSpec], prepare: &Prepare<'_>) -> Self {
         let (groups, _) = group(routes);
         let mut matcher = matchit::Router::new();

@@ -16,7 +16,7 @@ use http::StatusCode;
 use crate::error::{BoxError, Failure};
 use crate::extract::{Context, FromContext, Needs, Prepare, Rejection};
 use crate::names::short_type_name;
-use crate::provider::HookOutput;
+use crate::output::{HookOutput, PlainOutput, Provide};
 
 /// How a request ended, as told to the release of a [`Scoped`] dependency.
 ///
@@ -433,7 +433,7 @@ impl Drop for BackgroundRelease {
 
 /// Where each request-scoped type lives in the [`DependencyTable`], computed once at start.
 #[derive(Debug, Default)]
-pub struct DependencyIndex {
+pub(crate) struct DependencyIndex {
     by_type: HashMap<TypeId, usize>,
 }
 
@@ -568,3 +568,13 @@ impl<T: Send + Sync + 'static> DependencyOutput<InfallibleScoped> for Scoped<T> 
         Ok(Entry::new(name, self.value, self.release))
     }
 }
+
+impl<T: Send + Sync + 'static> DependencyOutput<Provide<()>> for Provide<T> {
+    type Value = T;
+
+    fn into_entry(self) -> Result<Entry, BoxError> {
+        Ok(Entry::new(std::any::type_name::<T>(), self.0, None))
+    }
+}
+
+impl<T: Send + 'static> PlainOutput for Scoped<T> {}

@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::app::App;
+use crate::edge;
 use crate::error::Error;
 use crate::lifecycle::Running;
 
@@ -412,8 +413,8 @@ async fn serve(
                         let answering = watched.begin();
                         async move {
                             let _answering = answering;
-                            let response = crate::adapters::answer(&running, request).await;
-                            Ok::<_, Infallible>(crate::adapters::into_full(response))
+                            let response = edge::answer(&running, request).await;
+                            Ok::<_, Infallible>(edge::into_full(response))
                         }
                     });
                     let connection = builder

@@ -39,10 +39,10 @@ impl Exports {
         quote!(#root::Res)
     }
 
-    /// `roadie::FromContext`, what every parameter but a route's body implements.
+    /// `roadie::extract::FromContext`, what every parameter but a route's body implements.
     pub(crate) fn extractor_trait(&self) -> TokenStream {
         let root = &self.root;
-        quote!(#root::FromContext)
+        quote!(#root::extract::FromContext)
     }
 
     /// `roadie::Res`, with every token at `span`: errors about a `&T` parameter's resource

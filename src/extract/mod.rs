@@ -5,6 +5,8 @@
 //! the request body). Each extractor says once, at registration, what it needs ([`Needs`]);
 //! that is how a missing resource becomes a startup error instead of a request-time 500.
 
+mod lifespan;
+mod path_de;
 mod request;
 mod resources;
 
@@ -15,21 +17,35 @@ use std::future::Future;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
+pub use self::lifespan::Lifespan;
+pub(crate) use self::lifespan::LifespanSlot;
 pub use self::request::{Json, Path, Query};
 pub use self::resources::Shutdown;
-use crate::container::Container;
+pub use crate::container::{Container, Res};
 use crate::names::short_type_name;
-pub(crate) use crate::rejection::Rejection;
-use crate::routing::Params;
-use crate::scope::Scope;
+pub use crate::response::Rejection;
+pub use crate::scope::Dep;
+use crate::scope::{DependencyIndex, Scope};
+use crate::shutdown::ShutdownTrigger;
+
+/// Path parameters of a matched route, percent-decoded, in path order. The names borrow the
+/// router (no allocation); the values are decoded from the request's path.
+pub(crate) type Params<'r> = Vec<(&'r str, String)>;
 
 /// What one parameter needs, recorded once at registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Need {
+pub(crate) struct Need {
     pub(crate) kind: NeedKind,
     pub(crate) ty: TypeId,
     pub(crate) ty_name: &'static str,
     pub(crate) param: String,
+}
+
+impl Need {
+    /// The type this need names and its name, unless it is `()`.
+    pub(crate) fn registered(&self) -> Option<(TypeId, &'static str)> {
+        (self.ty != TypeId::of::<()>()).then_some((self.ty, self.ty_name))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +54,11 @@ pub(crate) enum NeedKind {
     Resource { optional: bool },
     /// A request-scoped dependency.
     Dependency,
-    /// A part of the request (path, headers, body...): only routes and dependencies can have it.
+    /// A part of the request's head (path, query, headers...): only routes and dependencies
+    /// can have it.
     RequestPart,
+    /// The request's body: only a route handler's last parameter can read it.
+    Body,
     /// The value a lifespan registers (`Lifespan<T>`).
     Provides,
 }
@@ -89,6 +108,17 @@ impl Needs {
         });
     }
 
+    /// Records that the parameter reads the request's body, `what` naming it for errors (for
+    /// example `Json<Todo>`). Only a route handler's last parameter can.
+    pub fn body(&mut self, what: impl Into<String>) {
+        self.items.push(Need {
+            kind: NeedKind::Body,
+            ty: TypeId::of::<()>(),
+            ty_name: "body",
+            param: what.into(),
+        });
+    }
+
     pub(crate) fn provides<T: Send + Sync + 'static>(&mut self) {
         self.push::<T>(
             NeedKind::Provides,
@@ -116,7 +146,7 @@ impl Needs {
 #[derive(Debug)]
 pub struct Prepare<'a> {
     pub(crate) container: &'a Container,
-    pub(crate) dependencies: Option<&'a crate::scope::DependencyIndex>,
+    pub(crate) dependencies: Option<&'a DependencyIndex>,
 }
 
 impl<'a> Prepare<'a> {
@@ -130,8 +160,8 @@ impl<'a> Prepare<'a> {
 /// dependencies), the request scope, and the app's shutdown handle.
 pub struct Context<'a> {
     pub(crate) request: Option<RequestContext<'a>>,
-    pub(crate) lifespan: Option<crate::lifespan::LifespanSlot>,
-    pub(crate) shutdown: &'a crate::lifecycle::ShutdownTrigger,
+    pub(crate) lifespan: Option<LifespanSlot>,
+    pub(crate) shutdown: &'a ShutdownTrigger,
 }
 
 impl fmt::Debug for Context<'_> {
@@ -149,6 +179,19 @@ pub(crate) struct RequestContext<'a> {
 }
 
 impl<'a> Context<'a> {
+    /// The context of a call outside any request: a startup provider, a lifespan (with its
+    /// slot) or a shutdown hook.
+    pub(crate) fn outside_request(
+        shutdown: &'a ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> Self {
+        Self {
+            request: None,
+            lifespan,
+            shutdown,
+        }
+    }
+
     /// The request's head (method, URI, headers, extensions), when called for a request.
     pub fn parts(&self) -> Option<&http::request::Parts> {
         self.request.as_ref().map(|r| &*r.parts)

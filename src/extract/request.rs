@@ -5,9 +5,11 @@ use std::future::{ready, Future};
 use bytes::Bytes;
 use http::{header, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::{Context, FromContext, FromRequest, Needs, Prepare, Rejection};
 use crate::names::short_type_name;
+use crate::response::{IntoResponse, Response, JSON};
 
 /// Typed path parameters: `/users/{id}` read as `Path<u64>`, several as a tuple
 /// `Path<(u64, String)>` or as a serde struct.
@@ -41,7 +43,7 @@ impl<T: DeserializeOwned + Send + 'static> FromContext for Path<T> {
         cx: &'a mut Context<'_>,
     ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
         let result = match &cx.request {
-            Some(request) => crate::path_de::deserialize_path::<T>(request.params)
+            Some(request) => super::path_de::deserialize_path::<T>(request.params)
                 .map(Path)
                 .map_err(|error| {
                     let rejection =
@@ -147,7 +149,7 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
     type State = ();
 
     fn describe(needs: &mut Needs) {
-        needs.request_part(format!("Json<{}>", short_type_name::<T>()));
+        needs.body(format!("Json<{}>", short_type_name::<T>()));
     }
 
     fn prepare(_cx: &Prepare<'_>) -> Self::State {}
@@ -185,7 +187,7 @@ impl FromRequest for Bytes {
     type State = ();
 
     fn describe(needs: &mut Needs) {
-        needs.request_part("Bytes");
+        needs.body("Bytes");
     }
 
     fn prepare(_cx: &Prepare<'_>) -> Self::State {}
@@ -203,7 +205,7 @@ impl FromRequest for String {
     type State = ();
 
     fn describe(needs: &mut Needs) {
-        needs.request_part("String");
+        needs.body("String");
     }
 
     fn prepare(_cx: &Prepare<'_>) -> Self::State {}
@@ -217,5 +219,17 @@ impl FromRequest for String {
             Rejection::bad_request(format!("the body is not valid UTF-8: {error}"))
                 .with_parameter("String")
         }))
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => Response::typed(StatusCode::OK, JSON, body),
+            Err(error) => {
+                tracing::error!(%error, "could not serialize a JSON response");
+                Response::internal_error()
+            }
+        }
     }
 }

@@ -8,8 +8,8 @@ use http::{HeaderMap, Method, Uri};
 
 use super::{Context, FromContext, Needs, Prepare, Rejection};
 use crate::container::Res;
-use crate::lifecycle::ShutdownTrigger;
 use crate::names::short_type_name;
+use crate::shutdown::ShutdownTrigger;
 
 impl<T: Send + Sync + 'static> FromContext for Res<T> {
     type State = Option<Arc<T>>;

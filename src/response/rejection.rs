@@ -4,7 +4,7 @@ use std::fmt;
 
 use http::StatusCode;
 
-use crate::response::{IntoResponse, Response};
+use super::{IntoResponse, Response};
 
 /// Why a parameter could not be extracted: the status to answer with, the parameter, and why.
 ///

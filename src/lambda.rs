@@ -23,6 +23,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 
 use crate::app::App;
+use crate::edge;
 use crate::error::{BoxError, Error, StartupError};
 use crate::lifecycle::Running;
 
@@ -92,8 +93,8 @@ impl Handler {
     ) -> Result<lambda_http::Response<Body>, BoxError> {
         let running = self.running().await.map_err(Error::from)?;
         let request = into_http(request);
-        let response = super::answer(&running, request).await;
-        let response = lambda_http::IntoResponse::into_response(super::into_full(response)).await;
+        let response = edge::answer(&running, request).await;
+        let response = lambda_http::IntoResponse::into_response(edge::into_full(response)).await;
         Ok(response)
     }
 }

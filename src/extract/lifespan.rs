@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::{Context, FromContext, Needs, Prepare, Rejection};
 use crate::container::{Produced, Res};
-use crate::extract::{Context, FromContext, Needs, Prepare, Rejection};
 use crate::names::short_type_name;
 
 /// The handle a lifespan receives to register its value and wait for shutdown.
@@ -51,20 +51,25 @@ pub(crate) struct LifespanSlot {
     pub(crate) stop: oneshot::Receiver<()>,
 }
 
+impl LifespanSlot {
+    /// Hands the lifespan's value (if it registers one) to the engine, then waits until
+    /// shutdown begins. If the engine is gone (its start was cancelled), it returns at once,
+    /// and the teardown runs.
+    pub(crate) async fn hand_over(self, produced: Option<Produced>) {
+        if self.ready.send(produced).is_ok() {
+            let _ = self.stop.await;
+        }
+    }
+}
+
 impl<T: Send + Sync + 'static> Lifespan<T> {
     /// Registers `value` by its type, then waits until shutdown begins and hands it back
     /// (shared: handlers may still hold it while the teardown runs).
     pub async fn ready(self, value: T) -> Res<T> {
         let value = Arc::new(value);
-        let produced = if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() {
-            None
-        } else {
-            Some(Produced::from_arc(Arc::clone(&value)))
-        };
-        // If the engine is gone (its start was cancelled), the teardown runs at once.
-        if self.slot.ready.send(produced).is_ok() {
-            let _ = self.slot.stop.await;
-        }
+        self.slot
+            .hand_over(Produced::shared(Arc::clone(&value)))
+            .await;
         Res(value)
     }
 }

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body_util::Full;
 
+use crate::edge;
 use crate::error::BoxError;
 use crate::lifecycle::Running;
 
@@ -95,8 +96,8 @@ where
         let running = self.running.clone();
         ResponseFuture {
             inner: Box::pin(async move {
-                let response = super::answer(&running, request).await;
-                Ok(super::into_full(response))
+                let response = edge::answer(&running, request).await;
+                Ok(edge::into_full(response))
             }),
         }
     }

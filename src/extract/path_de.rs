@@ -9,7 +9,7 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
 
-use crate::routing::Params;
+use super::Params;
 
 /// Why path parameters did not deserialize, and which one.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,11 +6,12 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use crate::error::BoxError;
-use crate::extract::Json;
-use crate::rejection::HttpError;
+
+mod rejection;
+
+pub use self::rejection::{HttpError, Rejection};
 
 /// An HTTP response with its whole body in memory.
 ///
@@ -26,7 +27,7 @@ pub struct Response {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HandlerFailed;
 
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
@@ -144,11 +145,16 @@ impl Response {
         *self.inner.body_mut() = Bytes::new();
     }
 
-    pub(crate) fn internal_error() -> Self {
+    /// A fixed error answer: `{"error": "Not Found"}` and the like.
+    pub(crate) fn error(status: StatusCode) -> Self {
         Self::json_value(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &serde_json::json!({ "error": "Internal Server Error" }),
+            status,
+            &serde_json::json!({ "error": status.canonical_reason().unwrap_or("Error") }),
         )
+    }
+
+    pub(crate) fn internal_error() -> Self {
+        Self::error(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
@@ -237,26 +243,11 @@ impl IntoResponse for () {
     }
 }
 
-impl<T: Serialize> IntoResponse for Json<T> {
-    fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
-            Ok(body) => Response::typed(StatusCode::OK, JSON, body),
-            Err(error) => {
-                tracing::error!(%error, "could not serialize a JSON response");
-                Response::internal_error()
-            }
-        }
-    }
-}
-
 impl<T: IntoResponse> IntoResponse for Option<T> {
     fn into_response(self) -> Response {
         match self {
             Some(value) => value.into_response(),
-            None => Response::json_value(
-                StatusCode::NOT_FOUND,
-                &serde_json::json!({ "error": "Not Found" }),
-            ),
+            None => Response::error(StatusCode::NOT_FOUND),
         }
     }
 }

@@ -1,19 +1,13 @@
 //! Composition and test doubles: apps built from modules, providers replaced in tests.
 
-use std::any::TypeId;
 use std::sync::Arc;
 
-use crate::app::{App, Registration, RegistrationBody};
-use crate::container::Produced;
-use crate::error::{Failure, Problem};
-use crate::extract::{Need, NeedKind, Needs, Prepare};
-use crate::graph::Kind;
-use crate::lifecycle::ShutdownTrigger;
-use crate::lifespan::LifespanSlot;
+use super::App;
+use crate::blueprint::{Body, Kind, Registration};
+use crate::error::Problem;
+use crate::extract::{Need, NeedKind};
 use crate::names::{callable_name, short_type_name};
-use crate::provider::{
-    IntoDependency, IntoProvider, NodeBody, NodeCall, NodeFuture, NodeSpec, RunNode,
-};
+use crate::node::{InPlaceOfLifespan, IntoDependency, IntoProvider};
 
 impl App {
     /// An empty app that is a module named `name`: once merged or nested into another app,
@@ -74,7 +68,7 @@ impl App {
         let mut registrations: Vec<Registration> = Vec::with_capacity(theirs.registrations.len());
         for registration in &theirs.registrations {
             let mut registration = registration.clone();
-            if let RegistrationBody::Route(route) = &mut registration.body {
+            if let Body::Route(route) = &mut registration.body {
                 // A path without its leading `/` stays as it is, and validation says so
                 // (prefixed, `users` would silently become `/apiusers`).
                 if let Some(prefix) = prefix.filter(|_| route.path.starts_with('/')) {
@@ -148,7 +142,7 @@ impl App {
         self.replace_node(dependency.into_node(), true)
     }
 
-    fn replace_node(mut self, spec: NodeSpec, request_scoped: bool) -> Self {
+    fn replace_node(mut self, spec: Registration, request_scoped: bool) -> Self {
         let by = spec.name.clone();
         let Some((ty, ty_name)) = spec.provides else {
             self.blueprint_mut()
@@ -179,105 +173,18 @@ impl App {
             // A plain provider in place of a lifespan stays a lifespan node, so that it keeps
             // the lifespan's place in the startup order (providers the graph leaves free start
             // before lifespans); it has nothing to tear down.
-            NodeBody::Run(node) if original.kind == Kind::Lifespan => {
+            Body::Run(node) if original.kind == Kind::Lifespan => {
                 original.needs.items.push(Need {
                     kind: NeedKind::Provides,
                     ty,
                     ty_name,
                     param: format!("Lifespan<{ty_name}>"),
                 });
-                RegistrationBody::Run(Arc::new(InPlaceOfLifespan(node)))
+                Body::Run(Arc::new(InPlaceOfLifespan(node)))
             }
-            NodeBody::Run(node) => RegistrationBody::Run(node),
-            NodeBody::Dependency(node) => RegistrationBody::Dependency(node),
+            body => body,
         };
         self.set_last(Some(target));
         self
-    }
-}
-
-/// A plain provider standing in for a lifespan: it hands its value over where the lifespan
-/// would call `ready`, and its teardown does nothing.
-struct InPlaceOfLifespan(Arc<dyn RunNode>);
-
-impl RunNode for InPlaceOfLifespan {
-    fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
-        self.0.call(prepare, shutdown)
-    }
-
-    fn run(
-        self: Arc<Self>,
-        prepare: &Prepare<'_>,
-        shutdown: ShutdownTrigger,
-        lifespan: Option<LifespanSlot>,
-    ) -> NodeFuture {
-        let run = Arc::clone(&self.0).run(prepare, shutdown, None);
-        Box::pin(async move {
-            let produced = run.await?;
-            match lifespan {
-                Some(slot) => {
-                    // If the engine is gone (its start was cancelled), there is nothing to wait for.
-                    if slot.ready.send(produced).is_ok() {
-                        let _ = slot.stop.await;
-                    }
-                    Ok(None)
-                }
-                None => Ok(produced),
-            }
-        })
-    }
-}
-
-/// A provider of a ready-made value, made by [`value`].
-#[derive(Debug)]
-pub struct Value<T> {
-    value: Arc<T>,
-}
-
-/// A provider of a ready-made value: `app.on_startup(roadie::value(config))`, or
-/// `app.replace(roadie::value(fake))` in a test. Every start of the app shares the value.
-pub fn value<T: Send + Sync + 'static>(value: T) -> Value<T> {
-    Value {
-        value: Arc::new(value),
-    }
-}
-
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum ValueMarker {}
-
-struct ValueNode<T> {
-    value: Arc<T>,
-}
-
-impl<T: Send + Sync + 'static> RunNode for ValueNode<T> {
-    fn call<'a>(&'a self, _prepare: &Prepare<'_>, _shutdown: ShutdownTrigger) -> NodeCall<'a> {
-        let value = Arc::clone(&self.value);
-        Box::pin(async move { Ok::<_, Failure>(Some(Produced::from_arc(value))) })
-    }
-
-    fn run(
-        self: Arc<Self>,
-        _prepare: &Prepare<'_>,
-        _shutdown: ShutdownTrigger,
-        _lifespan: Option<LifespanSlot>,
-    ) -> NodeFuture {
-        let value = Arc::clone(&self.value);
-        Box::pin(async move { Ok::<_, Failure>(Some(Produced::from_arc(value))) })
-    }
-}
-
-impl<T: Send + Sync + 'static> IntoProvider<ValueMarker> for Value<T> {
-    fn into_node(self) -> NodeSpec {
-        NodeSpec {
-            name: format!("value({})", short_type_name::<T>()),
-            needs: Needs::default(),
-            provides: if TypeId::of::<T>() == TypeId::of::<()>() {
-                None
-            } else {
-                Some((TypeId::of::<T>(), short_type_name::<T>()))
-            },
-            body: NodeBody::Run(Arc::new(ValueNode { value: self.value })),
-        }
     }
 }

@@ -1,0 +1,322 @@
+//! [`App`]: the registration API. Its entry points (start, execute, validate) are in
+//! `entry.rs`, composition and test doubles (merge, nest, replace) in `compose.rs`.
+
+mod compose;
+mod entry;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+
+use self::entry::Lazy;
+use crate::blueprint::{Blueprint, Body, Kind, Registration, RouteSpec};
+use crate::error::Problem;
+use crate::handler::{Handler, IntoRoute};
+use crate::node::{IntoDependency, IntoHook, IntoLifespan, IntoProvider};
+
+/// A web service's lifecycle container: startup providers, lifespans, request-scoped
+/// dependencies, shutdown hooks and routes, registered by type.
+///
+/// Build it with the registration methods, then [`App::execute`] requests in-process (tests),
+/// [`App::start`] it, or [`App::serve`] it on a socket.
+///
+/// ```
+/// use roadie::prelude::*;
+/// use std::convert::Infallible;
+///
+/// struct Config { greeting: String }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let app = App::new()
+///     .on_startup(|| Ok::<_, Infallible>(Config { greeting: "hello".into() }))
+///     .get("/", |config: Res<Config>| async move { config.greeting.clone() });
+///
+/// let response = app.execute(Request::get("/")).await;   // starts the app on first use
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.text(), "hello");
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct App {
+    blueprint: Arc<Blueprint>,
+    last: Last,
+    lazy: Arc<Lazy>,
+}
+
+/// What `App::named` and `App::timeout` apply to: the last registration.
+#[derive(Debug, Clone, Copy)]
+enum Last {
+    /// Nothing registered yet.
+    Nothing,
+    /// The registration at this index.
+    Node(usize),
+    /// The last registration was refused (its problem is reported at validation): settings
+    /// that follow it apply to nothing, rather than to the node before it.
+    Refused,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field(
+                "nodes",
+                &self
+                    .blueprint
+                    .registrations
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("settings", &self.blueprint.settings)
+            .finish()
+    }
+}
+
+impl App {
+    /// An empty app.
+    pub fn new() -> Self {
+        Self {
+            blueprint: Arc::new(Blueprint::default()),
+            last: Last::Nothing,
+            lazy: Arc::default(),
+        }
+    }
+
+    pub(crate) fn blueprint_mut(&mut self) -> &mut Blueprint {
+        // A changed app is a new app: it starts afresh on its next `execute`.
+        self.lazy = Arc::default();
+        Arc::make_mut(&mut self.blueprint)
+    }
+
+    fn push(mut self, registration: Registration) -> Self {
+        let blueprint = self.blueprint_mut();
+        blueprint.registrations.push(registration);
+        self.last = Last::Node(blueprint.registrations.len() - 1);
+        self
+    }
+
+    /// The last registration, for a setting that applies to it.
+    #[track_caller]
+    fn last_mut(&mut self, setting: &str) -> Option<&mut Registration> {
+        // `setting` reads "`App::named` names": the panic says what the call does.
+        match self.last {
+            Last::Node(last) => Some(&mut self.blueprint_mut().registrations[last]),
+            Last::Refused => None,
+            Last::Nothing => {
+                panic!("{setting} the last registered node, but nothing is registered yet")
+            }
+        }
+    }
+
+    /// Registers a startup provider: a plain or async function or closure whose parameters
+    /// are resources ([`Res<T>`](crate::Res), `Option<Res<T>>`) and which returns
+    /// `Result<T, E>` (registering `T` for the life of the app) or `()` (it only runs).
+    ///
+    /// Providers run in the order of what they need; where that leaves a choice, providers
+    /// before lifespans, then in registration order.
+    pub fn on_startup<M>(self, provider: impl IntoProvider<M>) -> Self {
+        self.push(provider.into_node())
+    }
+
+    /// Registers a lifespan: an async function taking [`Lifespan<T>`](crate::Lifespan) (and
+    /// resources) that sets `T` up, calls `ready`, and tears it down after shutdown begins.
+    pub fn lifespan<M>(self, lifespan: impl IntoLifespan<M>) -> Self {
+        self.push(lifespan.into_node())
+    }
+
+    /// Registers a shutdown hook: a plain or async function or closure whose parameters are
+    /// resources, returning `()` or `Result<(), E>`. Hooks run in registration order, after
+    /// lifespans' teardown and before resources are dropped.
+    pub fn on_shutdown<M>(self, hook: impl IntoHook<M>) -> Self {
+        self.push(hook.into_node())
+    }
+
+    /// Registers a request-scoped dependency: a function whose parameters are resources,
+    /// request parts and other dependencies, returning `Result<T, E>`, `Result<Scoped<T>, E>`
+    /// or `Scoped<T>`. Handlers receive it as [`Dep<T>`](crate::Dep).
+    pub fn dependency<M>(self, dependency: impl IntoDependency<M>) -> Self {
+        self.push(dependency.into_node())
+    }
+
+    /// Names the last registered node for diagnostics, DOT output and logs.
+    ///
+    /// # Panics
+    /// If nothing was registered yet.
+    #[track_caller]
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        if let Some(last) = self.last_mut("`App::named` names") {
+            last.name = name.into();
+        }
+        self
+    }
+
+    /// Sets the timeout of the last registered node (its startup, its teardown or its hook
+    /// run), overriding the app-wide default. It applies to startup providers, lifespans and
+    /// shutdown hooks; on a route or a request-scoped dependency it is a validation problem.
+    ///
+    /// # Panics
+    /// If nothing was registered yet.
+    #[track_caller]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        if let Some(last) = self.last_mut("`App::timeout` applies to") {
+            last.timeout = Some(timeout);
+        }
+        self
+    }
+
+    /// The default timeout of each startup node (default 60 s; `None` for no limit).
+    pub fn startup_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.blueprint_mut().settings.startup_timeout = timeout.into();
+        self
+    }
+
+    /// The default timeout of each lifespan teardown and shutdown hook (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.blueprint_mut().settings.shutdown_timeout = timeout.into();
+        self
+    }
+
+    /// How long shutdown waits for requests in flight (default 30 s).
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.blueprint_mut().settings.grace_period = grace;
+        self
+    }
+
+    /// Starts independent nodes at once, so startup takes about as long as the graph's
+    /// critical path. Off by default: nodes start one after another.
+    pub fn concurrent_startup(mut self, concurrent: bool) -> Self {
+        self.blueprint_mut().settings.concurrent_startup = concurrent;
+        self
+    }
+
+    /// The largest request body accepted, in bytes (default 2 MiB); larger ones answer `413`.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.blueprint_mut().settings.body_limit = bytes;
+        self
+    }
+
+    /// How long a connection may take to send a request's headers (default 30 s).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.blueprint_mut().settings.header_read_timeout = timeout;
+        self
+    }
+
+    /// Adds a readiness route at `path` (for load balancers and Kubernetes readiness
+    /// probes): it answers `200` while the app is running and `503` before that and while it
+    /// stops, with a JSON body naming the state (`{"state":"running"}`).
+    ///
+    /// It is answered before routing, by every entry point ([`App::execute`],
+    /// [`App::serve`], the tower and Lambda adapters), and it is not counted as a request in
+    /// flight.
+    ///
+    /// ```
+    /// use roadie::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = App::new().readiness("/ready");
+    /// let running = app.start().await.unwrap();
+    /// assert_eq!(running.execute(Request::get("/ready")).await.status(), 200);
+    ///
+    /// running.shutdown().await.unwrap();
+    /// assert_eq!(running.execute(Request::get("/ready")).await.status(), 503);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If `path` does not start with `/`.
+    #[track_caller]
+    pub fn readiness(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        assert!(
+            path.starts_with('/'),
+            "`App::readiness` takes a path that starts with `/`, got `{path}`"
+        );
+        self.blueprint_mut().settings.readiness_path = Some(path);
+        self
+    }
+
+    /// Registers a handler for `method` on `path` (`/users/{id}`, `/files/{*rest}`).
+    pub fn method<M>(self, method: Method, path: &str, handler: impl Handler<M>) -> Self {
+        self.push_route(method, path, handler.into_route_handler())
+    }
+
+    fn push_route(
+        self,
+        method: Method,
+        path: &str,
+        handler: crate::blueprint::RouteHandler,
+    ) -> Self {
+        self.push(Registration::new(
+            Kind::Route,
+            format!("{method} {path} ({})", handler.name),
+            handler.needs.clone(),
+            None,
+            Body::Route(Box::new(RouteSpec {
+                method,
+                path: path.to_owned(),
+                handler,
+            })),
+        ))
+    }
+
+    /// Registers a function annotated with a route attribute (`#[get("/users/{id}")]`,
+    /// `#[route(OPTIONS, "/x")]`...), at the method and path the attribute names.
+    pub fn route<M>(mut self, route: impl IntoRoute<M>) -> Self {
+        let (method, path, handler) = route.into_route();
+        match Method::from_bytes(method.as_bytes()) {
+            Ok(method) => self.push_route(method, path, handler),
+            Err(_) => {
+                self.blueprint_mut().problems.push(Problem::Route {
+                    route: format!("{method} {path} ({})", handler.name),
+                    reason: format!("`{method}` is not a valid HTTP method"),
+                });
+                self.last = Last::Refused;
+                self
+            }
+        }
+    }
+
+    /// Registers a `GET` handler (which also answers `HEAD`, without the body).
+    pub fn get<M>(self, path: &str, handler: impl Handler<M>) -> Self {
+        self.method(Method::GET, path, handler)
+    }
+
+    /// Registers a `POST` handler.
+    pub fn post<M>(self, path: &str, handler: impl Handler<M>) -> Self {
+        self.method(Method::POST, path, handler)
+    }
+
+    /// Registers a `PUT` handler.
+    pub fn put<M>(self, path: &str, handler: impl Handler<M>) -> Self {
+        self.method(Method::PUT, path, handler)
+    }
+
+    /// Registers a `PATCH` handler.
+    pub fn patch<M>(self, path: &str, handler: impl Handler<M>) -> Self {
+        self.method(Method::PATCH, path, handler)
+    }
+
+    /// Registers a `DELETE` handler.
+    pub fn delete<M>(self, path: &str, handler: impl Handler<M>) -> Self {
+        self.method(Method::DELETE, path, handler)
+    }
+
+    pub(crate) fn blueprint(&self) -> &Arc<Blueprint> {
+        &self.blueprint
+    }
+
+    /// After a merge or a replacement: settings apply to this registration.
+    pub(crate) fn set_last(&mut self, last: Option<usize>) {
+        self.last = last.map_or(Last::Nothing, Last::Node);
+    }
+}

@@ -1,0 +1,224 @@
+//! What was registered: the model that [`App`](crate::App)'s methods fill and that validation,
+//! the graph and the lifecycle engine read. It knows nothing of how it is run.
+//!
+//! Each user function arrives here type-erased, as one of the node traits below
+//! ([`RunNode`] for what runs at startup or shutdown, [`DependencyNode`] and [`HandlerNode`]
+//! for what is prepared once and then called per request).
+
+use std::any::TypeId;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::Method;
+
+use crate::container::Produced;
+use crate::error::{Failure, Problem};
+use crate::extract::{Context, LifespanSlot, Needs, Prepare};
+use crate::response::Response;
+use crate::scope::PreparedDependency;
+use crate::shutdown::ShutdownTrigger;
+
+/// What kind of node a registration is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Provider,
+    Lifespan,
+    Hook,
+    Dependency,
+    Route,
+}
+
+impl Kind {
+    /// Whether the node runs at startup (and so takes a place in the startup order).
+    pub(crate) fn is_startup(self) -> bool {
+        matches!(self, Kind::Provider | Kind::Lifespan)
+    }
+
+    /// Whether the node runs outside any request.
+    pub(crate) fn is_outside_request(self) -> bool {
+        matches!(self, Kind::Provider | Kind::Lifespan | Kind::Hook)
+    }
+
+    /// What errors and DOT output call it.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Kind::Provider => "startup provider",
+            Kind::Lifespan => "lifespan",
+            Kind::Hook => "shutdown hook",
+            Kind::Dependency => "request-scoped dependency",
+            Kind::Route => "route",
+        }
+    }
+
+    /// Where the graph leaves a choice: providers first, then lifespans, then the rest.
+    pub(crate) fn rank(self) -> u8 {
+        match self {
+            Kind::Provider => 0,
+            Kind::Lifespan => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// App-wide settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) startup_timeout: Option<Duration>,
+    pub(crate) shutdown_timeout: Option<Duration>,
+    pub(crate) grace_period: Duration,
+    pub(crate) concurrent_startup: bool,
+    pub(crate) body_limit: usize,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) readiness_path: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            startup_timeout: Some(Duration::from_secs(60)),
+            shutdown_timeout: Some(Duration::from_secs(30)),
+            grace_period: Duration::from_secs(30),
+            concurrent_startup: false,
+            body_limit: 2 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(30),
+            readiness_path: None,
+        }
+    }
+}
+
+/// Everything registered on an app.
+#[derive(Clone, Default)]
+pub(crate) struct Blueprint {
+    pub(crate) registrations: Vec<Registration>,
+    pub(crate) settings: Settings,
+    /// Problems found at registration, reported with validation's.
+    pub(crate) problems: Vec<Problem>,
+    /// The module name, prefixed to node names when this app is merged into another.
+    pub(crate) module: Option<String>,
+}
+
+/// One registered node: what the registration traits (`IntoProvider`, `Handler`, ...) make.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct Registration {
+    pub(crate) kind: Kind,
+    pub(crate) name: String,
+    pub(crate) needs: Needs,
+    pub(crate) provides: Option<(TypeId, &'static str)>,
+    /// Set by `App::timeout`; read by the lifecycle for startup and shutdown nodes only.
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) body: Body,
+}
+
+impl Registration {
+    /// A node of `kind` with no timeout of its own.
+    pub(crate) fn new(
+        kind: Kind,
+        name: String,
+        needs: Needs,
+        provides: Option<(TypeId, &'static str)>,
+        body: Body,
+    ) -> Self {
+        Self {
+            kind,
+            name,
+            needs,
+            provides,
+            timeout: None,
+            body,
+        }
+    }
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("provides", &self.provides.map(|(_, name)| name))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a node runs.
+#[derive(Clone)]
+pub(crate) enum Body {
+    /// A startup provider, lifespan or shutdown hook.
+    Run(Arc<dyn RunNode>),
+    /// A request-scoped dependency.
+    Dependency(Arc<dyn DependencyNode>),
+    /// A route. Boxed: it carries its handler's description, much larger than the others.
+    Route(Box<RouteSpec>),
+}
+
+/// A route as registered.
+#[derive(Clone, Debug)]
+pub(crate) struct RouteSpec {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) handler: RouteHandler,
+}
+
+impl RouteSpec {
+    /// `GET /users/{id}`, for errors.
+    pub(crate) fn label(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+/// A handler, type-erased, before it is given a method and a path.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct RouteHandler {
+    pub(crate) name: String,
+    pub(crate) needs: Needs,
+    pub(crate) node: Arc<dyn HandlerNode>,
+}
+
+impl fmt::Debug for RouteHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteHandler")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The call of a startup-side node: its value, if it registers one.
+pub(crate) type NodeCall<'a> = BoxFuture<'a, Result<Option<Produced>, Failure>>;
+
+/// A [`NodeCall`] that owns what it needs.
+pub(crate) type NodeFuture = NodeCall<'static>;
+
+/// A startup provider, lifespan or hook, type-erased.
+pub(crate) trait RunNode: Send + Sync + 'static {
+    /// Prepares the parameters against the container as it is now, and returns the call,
+    /// which borrows the node: for providers and hooks, run while the app holds them.
+    fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a>;
+
+    /// The same call, owning the node, with the lifespan's slot: for a lifespan, whose run is
+    /// a task of its own.
+    fn run(
+        self: Arc<Self>,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture;
+}
+
+/// A request-scoped dependency, type-erased: prepared once when the app starts.
+pub(crate) trait DependencyNode: Send + Sync + 'static {
+    fn prepare(&self, prepare: &Prepare<'_>) -> Arc<dyn PreparedDependency>;
+}
+
+/// A route handler, type-erased: prepared once when the app starts.
+pub(crate) trait HandlerNode: Send + Sync + 'static {
+    fn prepare(&self, prepare: &Prepare<'_>) -> Arc<dyn PreparedHandler>;
+}
+
+/// A prepared route handler: answers one request.
+pub(crate) trait PreparedHandler: Send + Sync + 'static {
+    fn call<'a>(&'a self, cx: &'a mut Context<'_>, body: Bytes) -> BoxFuture<'a, Response>;
+}

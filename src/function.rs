@@ -1,0 +1,172 @@
+//! The one "function of N extractors": every node kind (startup providers, shutdown hooks,
+//! lifespans, request-scoped dependencies, route handlers) is a plain or async function or
+//! closure whose parameters are extractors. [`ExtractorFn`] is written here once per arity,
+//! from one list of tuples; everything else is written once above it.
+//!
+//! Each parameter but the last is a [`FromContext`]; the last may also read the body
+//! ([`FromRequest`]). Which node kinds may have which parameters (a provider cannot read the
+//! request, only a route reads the body) is a validation rule, not a type rule: each
+//! parameter says what it needs at registration, and validation reports every misuse at once.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::extract::{Context, FromContext, FromRequest, Needs, Prepare, Rejection};
+use crate::output::PlainOutput;
+
+/// Marks a plain function or closure.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum SyncFn {}
+
+/// Marks an async function or a closure returning a future.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum AsyncFn {}
+
+/// A function of up to 16 extractors, plain or async; `M` tells the forms apart:
+/// `(SyncFn | AsyncFn, fn(T1, ..) -> R, the last parameter's marker or ())`.
+#[doc(hidden)]
+pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
+    /// What calling the function returns: a value, or for an async function its future.
+    type Returned;
+    /// What the call gives once awaited.
+    type Output: Send + 'static;
+    /// What the parameters prepare once, before the node's first call.
+    type State: Send + Sync + 'static;
+
+    /// Records what each parameter needs. Runs once, at registration.
+    fn describe(needs: &mut Needs);
+
+    /// Prepares each parameter against the app as it is when the node is prepared.
+    fn prepare(prepare: &Prepare<'_>) -> Self::State;
+
+    /// Extracts every parameter, in order, and calls the function; the first parameter that
+    /// cannot be extracted rejects the call. `body` goes to the last parameter, if it reads it.
+    fn call<'a>(
+        &'a self,
+        state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+        body: Bytes,
+    ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
+}
+
+/// [`ExtractorFn`] for the parameters `$T` (each a [`FromContext`]), and a last one `$Last`
+/// that may read the body (absent for no parameters), plain or async.
+macro_rules! impl_extractor_fn {
+    ([$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+        impl_extractor_fn!(@form SyncFn R [R: PlainOutput,] [] [$($T),*] $([$Last, $Mk])?);
+        impl_extractor_fn!(@form AsyncFn Fut [Fut: Future + Send + 'static, Fut::Output: Send + 'static,] [.await] [$($T),*] $([$Last, $Mk])?);
+    };
+    (@form $form:ident $R:ident [$($bounds:tt)*] [$($await:tt)*] [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+        #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
+        impl<F, $R, $($T,)* $($Last, $Mk,)?> ExtractorFn<($form, fn($($T,)* $($Last,)?) -> $R, impl_extractor_fn!(@last $($Mk)?))> for F
+        where
+            F: Fn($($T,)* $($Last)?) -> $R + Send + Sync + 'static,
+            $($bounds)*
+            $($T: FromContext,)*
+            $($Last: FromRequest<$Mk>, $Mk: 'static,)?
+        {
+            type Returned = $R;
+            type Output = impl_extractor_fn!(@output $form $R);
+            type State = ($(<$T as FromContext>::State,)* $(<$Last as FromRequest<$Mk>>::State,)?);
+
+            fn describe(needs: &mut Needs) {
+                $(<$T as FromContext>::describe(needs);)*
+                $(<$Last as FromRequest<$Mk>>::describe(needs);)?
+            }
+
+            fn prepare(prepare: &Prepare<'_>) -> Self::State {
+                ($(<$T as FromContext>::prepare(prepare),)* $(<$Last as FromRequest<$Mk>>::prepare(prepare),)?)
+            }
+
+            async fn call(
+                &self,
+                state: &Self::State,
+                cx: &mut Context<'_>,
+                body: Bytes,
+            ) -> Result<Self::Output, Rejection> {
+                let ($($T,)* $($Last,)?) = state;
+                $(let $T = <$T as FromContext>::from_context($T, cx).await?;)*
+                $(let $Last = <$Last as FromRequest<$Mk>>::from_request($Last, cx, body).await?;)?
+                Ok((self)($($T,)* $($Last)?)$($await)*)
+            }
+        }
+    };
+    (@last) => { () };
+    (@last $Mk:ident) => { $Mk };
+    (@output SyncFn $R:ident) => { $R };
+    (@output AsyncFn $R:ident) => { <$R as Future>::Output };
+}
+
+/// Calls `$name!` once per arity, 0 to 16: the parameters before the last, then the last with
+/// its marker.
+macro_rules! all_the_tuples {
+    ($name:ident) => {
+        $name!([]);
+        $name!([] [T1, M1]);
+        $name!([T1] [T2, M2]);
+        $name!([T1, T2] [T3, M3]);
+        $name!([T1, T2, T3] [T4, M4]);
+        $name!([T1, T2, T3, T4] [T5, M5]);
+        $name!([T1, T2, T3, T4, T5] [T6, M6]);
+        $name!([T1, T2, T3, T4, T5, T6] [T7, M7]);
+        $name!([T1, T2, T3, T4, T5, T6, T7] [T8, M8]);
+        $name!([T1, T2, T3, T4, T5, T6, T7, T8] [T9, M9]);
+        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9] [T10, M10]);
+        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10] [T11, M11]);
+        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11] [T12, M12]);
+        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12] [T13, M13]);
+        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13] [T14, M14]);
+        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14] [T15, M15]);
+        $name!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15] [T16, M16]);
+    };
+}
+
+all_the_tuples!(impl_extractor_fn);
+
+/// A function that is prepared once per start of the app and then called per request (a
+/// request-scoped dependency or a route handler), shared with what it prepares.
+pub(crate) struct FnNode<F, M, O = ()> {
+    f: Arc<F>,
+    _marker: PhantomData<fn() -> (M, O)>,
+}
+
+impl<F: ExtractorFn<M>, M, O> FnNode<F, M, O> {
+    pub(crate) fn new(f: F) -> Self {
+        Self {
+            f: Arc::new(f),
+            _marker: PhantomData,
+        }
+    }
+
+    /// Prepares the parameters against the started app.
+    pub(crate) fn prepare(&self, prepare: &Prepare<'_>) -> Prepared<F, M, O> {
+        Prepared {
+            f: Arc::clone(&self.f),
+            state: F::prepare(prepare),
+            _marker: PhantomData,
+        }
+    }
+}
+
+/// A [`FnNode`] prepared for a started app: its parameters' states computed once.
+pub(crate) struct Prepared<F: ExtractorFn<M>, M, O = ()> {
+    f: Arc<F>,
+    state: F::State,
+    _marker: PhantomData<fn() -> (M, O)>,
+}
+
+impl<F: ExtractorFn<M>, M, O> Prepared<F, M, O> {
+    /// Extracts the parameters for one call and calls the function.
+    pub(crate) async fn call(
+        &self,
+        cx: &mut Context<'_>,
+        body: Bytes,
+    ) -> Result<F::Output, Rejection> {
+        self.f.call(&self.state, cx, body).await
+    }
+}

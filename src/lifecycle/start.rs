@@ -1,0 +1,432 @@
+//! Startup: validation, then providers and lifespans in the graph's order (one after another,
+//! or each as soon as what it needs has started), and on a failure the rollback of whatever
+//! had started.
+
+use std::sync::atomic::{AtomicU8, AtomicUsize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use tokio::sync::{oneshot, watch, Notify, OnceCell};
+use tracing::Instrument;
+
+use super::stop::tear_down;
+use super::{
+    elapsed_ms, join_failure, watch_for_trigger, with_timeout, LifecycleState, LifespanTask, Live,
+    Running, Shared, StartedLifespan, Teardown,
+};
+use crate::blueprint::{Blueprint, Body, Kind, Registration, Settings};
+use crate::container::{Container, Produced};
+use crate::error::{Failure, NodeError, Stage, StartupError};
+use crate::extract::{LifespanSlot, Prepare};
+use crate::routing::Router;
+use crate::scope::{DependencyIndex, DependencyTable};
+use crate::shutdown::ShutdownTrigger;
+use crate::validate::{self, Checked, Plan};
+
+/// What a startup node gave back.
+struct Started {
+    produced: Option<Produced>,
+    lifespan: Option<StartedLifespan>,
+}
+
+/// Lifespans whose setup was abandoned mid-way (a sibling failed during concurrent startup and
+/// its start was dropped), waiting for the engine to tear them down or cancel them.
+type Abandoned = Arc<std::sync::Mutex<Vec<Setup>>>;
+
+/// A lifespan whose setup is running. If the start that owns it is dropped before the setup
+/// ends, it goes to the [`Abandoned`] list rather than running on unobserved.
+struct Setup {
+    name: String,
+    timeout: Option<Duration>,
+    ready: oneshot::Receiver<Option<Produced>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<LifespanTask>,
+    /// Whether `task` was awaited to its end (a finished handle must not be awaited again).
+    finished: bool,
+    abandoned: Option<Abandoned>,
+}
+
+impl Setup {
+    /// Waits for `ready`, or for the lifespan to end without it.
+    async fn wait(&mut self) -> Result<Option<Produced>, Failure> {
+        let task = self
+            .task
+            .as_mut()
+            .expect("a setup has its task until it ends");
+        let ended = tokio::select! {
+            biased;
+            ready = &mut self.ready => match ready {
+                Ok(produced) => return Ok(produced),
+                // The sender went away without a value: the lifespan ended.
+                Err(_) => task.await,
+            },
+            ended = &mut *task => ended,
+        };
+        self.finished = true;
+        Err(match ended {
+            Ok(Ok(_)) => Failure::NotReady,
+            Ok(Err(failure)) => failure,
+            Err(join) => join_failure(join),
+        })
+    }
+
+    /// The setup failed or timed out: cancels the lifespan and waits until what it held is
+    /// released.
+    async fn cancel(mut self) {
+        if let Some(task) = self.task.take() {
+            if !self.finished {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// An abandoned setup: a lifespan that reached `ready` is started (its value registered,
+    /// its teardown to run with the rest); any other is cancelled.
+    async fn reclaim(mut self, container: &mut Container, lifespans: &mut Vec<StartedLifespan>) {
+        match self.ready.try_recv() {
+            Ok(produced) => {
+                if let Some(produced) = produced {
+                    produced.insert_into(container);
+                }
+                if let (Some(stop), Some(task)) = (self.stop.take(), self.task.take()) {
+                    lifespans.push(StartedLifespan {
+                        name: std::mem::take(&mut self.name),
+                        timeout: self.timeout,
+                        stop,
+                        task,
+                    });
+                }
+            }
+            Err(_) => {
+                tracing::debug!(node = %self.name, "cancelled: startup failed while it was setting up");
+                self.cancel().await;
+            }
+        }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            match self.abandoned.take() {
+                Some(abandoned) => {
+                    let setup = Setup {
+                        name: std::mem::take(&mut self.name),
+                        timeout: self.timeout,
+                        ready: std::mem::replace(&mut self.ready, oneshot::channel().1),
+                        stop: self.stop.take(),
+                        task: self.task.take(),
+                        finished: self.finished,
+                        abandoned: None,
+                    };
+                    match abandoned.lock() {
+                        Ok(mut list) => list.push(setup),
+                        Err(poisoned) => poisoned.into_inner().push(setup),
+                    }
+                }
+                // Nobody will reclaim it (the whole start was dropped): cancel it.
+                None => task.abort(),
+            }
+        }
+    }
+}
+
+/// Prepares a startup node against the container as it is now, and returns its run.
+fn start_node<'a>(
+    registration: &'a Registration,
+    container: &Container,
+    trigger: &ShutdownTrigger,
+    default_timeout: Option<Duration>,
+    abandoned: &Abandoned,
+) -> futures_util::future::BoxFuture<'a, Result<Started, Failure>> {
+    let Body::Run(node) = &registration.body else {
+        unreachable!("only providers and lifespans start");
+    };
+    let prepare = Prepare {
+        container,
+        dependencies: None,
+    };
+    let timeout = registration.timeout.or(default_timeout);
+    let kind = registration.kind;
+    let span = tracing::info_span!("roadie.start", node = %registration.name, kind = ?kind);
+    if kind != Kind::Lifespan {
+        let run = node.call(&prepare, trigger.clone());
+        return async move {
+            let began = Instant::now();
+            let result = with_timeout(timeout, run).await.map(|produced| Started {
+                produced,
+                lifespan: None,
+            });
+            log_start(began, &result);
+            result
+        }
+        .instrument(span)
+        .boxed();
+    }
+    let name = registration.name.clone();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let run = Arc::clone(node).run(
+        &prepare,
+        trigger.clone(),
+        Some(LifespanSlot {
+            ready: ready_tx,
+            stop: stop_rx,
+        }),
+    );
+    let teardown_timeout = registration.timeout;
+    let abandoned = Arc::clone(abandoned);
+    async move {
+        let began = Instant::now();
+        let task = tokio::spawn(run.instrument(tracing::Span::current()));
+        let mut setup = Setup {
+            name,
+            timeout: teardown_timeout,
+            ready: ready_rx,
+            stop: Some(stop_tx),
+            task: Some(task),
+            finished: false,
+            abandoned: Some(abandoned),
+        };
+        let result = match with_timeout(timeout, setup.wait()).await {
+            Ok(produced) => {
+                setup.abandoned = None;
+                match (setup.stop.take(), setup.task.take()) {
+                    (Some(stop), Some(task)) => Ok(Started {
+                        produced,
+                        lifespan: Some(StartedLifespan {
+                            name: std::mem::take(&mut setup.name),
+                            timeout: teardown_timeout,
+                            stop,
+                            task,
+                        }),
+                    }),
+                    _ => unreachable!("a setup keeps its task and stop until it ends"),
+                }
+            }
+            Err(failure) => {
+                setup.abandoned = None;
+                setup.cancel().await;
+                Err(failure)
+            }
+        };
+        log_start(began, &result);
+        result
+    }
+    .instrument(span)
+    .boxed()
+}
+
+fn log_start(began: Instant, result: &Result<Started, Failure>) {
+    match result {
+        Ok(_) => tracing::debug!(elapsed_ms = elapsed_ms(began), "started"),
+        Err(failure) => {
+            tracing::error!(elapsed_ms = elapsed_ms(began), error = %failure, "failed to start")
+        }
+    }
+}
+
+/// Validates and starts an app.
+pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupError> {
+    let settings = blueprint.settings.clone();
+    let span = tracing::info_span!("roadie.startup", nodes = blueprint.registrations.len());
+    async move {
+        let registrations = &blueprint.registrations;
+        let began = Instant::now();
+        let Checked { plan, routes } = match validate::check(&blueprint) {
+            Ok(checked) => checked,
+            Err(invalid) => {
+                let error = StartupError::Invalid(invalid);
+                tracing::error!(%error, "the app is not valid");
+                return Err(error);
+            }
+        };
+
+        let trigger = ShutdownTrigger::new();
+        let mut container = Container::new();
+        let mut lifespans = Vec::new();
+        let hooks: Vec<Registration> = registrations
+            .iter()
+            .filter(|r| r.kind == Kind::Hook)
+            .cloned()
+            .collect();
+
+        let failed = if settings.concurrent_startup {
+            start_concurrently(
+                registrations,
+                &plan,
+                &mut container,
+                &mut lifespans,
+                &trigger,
+                &settings,
+            )
+            .await
+        } else {
+            let mut failed = None;
+            let abandoned = Abandoned::default();
+            for &index in &plan.startup {
+                let registration = &registrations[index];
+                let run = start_node(
+                    registration,
+                    &container,
+                    &trigger,
+                    settings.startup_timeout,
+                    &abandoned,
+                );
+                match run.await {
+                    Ok(started) => record(started, &mut container, &mut lifespans),
+                    Err(failure) => {
+                        failed = Some(NodeError::new(
+                            registration.name.clone(),
+                            Stage::Startup,
+                            failure,
+                        ));
+                        break;
+                    }
+                }
+            }
+            failed
+        };
+
+        if let Some(failed) = failed {
+            let rollback = tear_down(lifespans, &hooks, &container, &trigger, &settings).await;
+            container.drop_in_reverse();
+            let error = StartupError::Failed { failed, rollback };
+            tracing::error!(%error, "startup failed; what had started was torn down");
+            return Err(error);
+        }
+
+        let mut index = DependencyIndex::default();
+        let dependency_registrations: Vec<&Registration> = registrations
+            .iter()
+            .filter(|r| r.kind == Kind::Dependency)
+            .collect();
+        for (slot, registration) in dependency_registrations.iter().enumerate() {
+            if let Some((ty, _)) = registration.provides {
+                index.insert(ty, slot);
+            }
+        }
+        let prepare = Prepare {
+            container: &container,
+            dependencies: Some(&index),
+        };
+        let dependencies = Arc::new(DependencyTable {
+            dependencies: dependency_registrations
+                .iter()
+                .filter_map(|r| match &r.body {
+                    Body::Dependency(node) => Some(node.prepare(&prepare)),
+                    _ => None,
+                })
+                .collect(),
+            background: Default::default(),
+        });
+        let router = Router::build(&routes, &prepare);
+        let live = Live {
+            router,
+            dependencies,
+            container,
+        };
+        let shared = Arc::new(Shared {
+            live: ArcSwapOption::from_pointee(live),
+            state: AtomicU8::new(LifecycleState::Running.as_u8()),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            trigger: trigger.clone(),
+            teardown: std::sync::Mutex::new(Some(Teardown { lifespans, hooks })),
+            outcome: OnceCell::new(),
+            settings,
+            servers: watch::channel(0).0,
+            hurry: watch::channel(false).0,
+            cut: watch::channel(false).0,
+        });
+        watch_for_trigger(&shared);
+        tracing::info!(elapsed_ms = elapsed_ms(began), "started");
+        Ok(Running { shared })
+    }
+    .instrument(span)
+    .await
+}
+
+fn record(started: Started, container: &mut Container, lifespans: &mut Vec<StartedLifespan>) {
+    if let Some(produced) = started.produced {
+        produced.insert_into(container);
+    }
+    if let Some(lifespan) = started.lifespan {
+        lifespans.push(lifespan);
+    }
+}
+
+/// Starts every node as soon as the nodes it waits for have started.
+async fn start_concurrently(
+    registrations: &[Registration],
+    plan: &Plan,
+    container: &mut Container,
+    lifespans: &mut Vec<StartedLifespan>,
+    trigger: &ShutdownTrigger,
+    settings: &Settings,
+) -> Option<NodeError> {
+    let mut countdown = plan.countdown.clone();
+    // Launch in plan order, so that ties keep the documented order; only startup nodes have
+    // a place in it.
+    let mut position = vec![usize::MAX; registrations.len()];
+    for (at, &index) in plan.startup.iter().enumerate() {
+        position[index] = at;
+    }
+    let mut running = FuturesUnordered::new();
+    let abandoned = Abandoned::default();
+    let launch = |index: usize, container: &Container| {
+        let run = start_node(
+            &registrations[index],
+            container,
+            trigger,
+            settings.startup_timeout,
+            &abandoned,
+        );
+        async move { (index, run.await) }
+    };
+    for &index in &plan.startup {
+        if countdown.is_free(index) {
+            running.push(launch(index, container));
+        }
+    }
+    while let Some((index, result)) = running.next().await {
+        match result {
+            Ok(started) => {
+                record(started, container, lifespans);
+                let mut ready: Vec<usize> = Vec::new();
+                countdown.done(index, |freed| {
+                    if position[freed] != usize::MAX {
+                        ready.push(freed);
+                    }
+                });
+                ready.sort_by_key(|&index| position[index]);
+                for next in ready {
+                    running.push(launch(next, container));
+                }
+            }
+            Err(failure) => {
+                // Cancel what is still starting: dropping a provider's run cancels it; a
+                // lifespan's setup is handed back, to be torn down if it reached `ready` (the
+                // engine had not seen it yet) or cancelled otherwise.
+                drop(running);
+                let abandoned = match abandoned.lock() {
+                    Ok(mut list) => std::mem::take(&mut *list),
+                    Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+                };
+                for setup in abandoned {
+                    setup.reclaim(container, lifespans).await;
+                }
+                return Some(NodeError::new(
+                    registrations[index].name.clone(),
+                    Stage::Startup,
+                    failure,
+                ));
+            }
+        }
+    }
+    None
+}

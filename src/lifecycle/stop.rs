@@ -1,0 +1,210 @@
+//! Stopping: the drain of requests in flight within the grace period, then lifespans'
+//! teardown in reverse start order, shutdown hooks in registration order, and resources
+//! dropped in reverse start order.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use super::{
+    elapsed_ms, join_failure, with_timeout, LifecycleState, Live, Shared, StartedLifespan, Teardown,
+};
+use crate::blueprint::{Body, Registration, Settings};
+use crate::container::Container;
+use crate::error::{Failure, NodeError, ShutdownError, Stage};
+use crate::extract::{NeedKind, Prepare};
+use crate::shutdown::ShutdownTrigger;
+
+/// Tears down what started: lifespans in reverse, then hooks (those whose required resources
+/// exist) in registration order. Resources are dropped by the caller afterwards.
+pub(super) async fn tear_down(
+    lifespans: Vec<StartedLifespan>,
+    hooks: &[Registration],
+    container: &Container,
+    trigger: &ShutdownTrigger,
+    settings: &Settings,
+) -> Vec<NodeError> {
+    let mut failures = Vec::new();
+    for lifespan in lifespans.into_iter().rev() {
+        let StartedLifespan {
+            name,
+            timeout,
+            stop,
+            mut task,
+        } = lifespan;
+        let span = tracing::info_span!("roadie.teardown", node = %name);
+        let began = Instant::now();
+        let _ = stop.send(());
+        let limit = timeout.or(settings.shutdown_timeout);
+        let result = async {
+            let outcome = match limit {
+                Some(limit) => match tokio::time::timeout(limit, &mut task).await {
+                    Ok(joined) => joined,
+                    Err(_) => {
+                        // Cancel it and wait until what it held is released.
+                        task.abort();
+                        let _ = task.await;
+                        return Err(Failure::Timeout(limit));
+                    }
+                },
+                None => task.await,
+            };
+            match outcome {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(failure)) => Err(failure),
+                Err(join) => Err(join_failure(join)),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        let _enter = span.enter();
+        match result {
+            Ok(()) => tracing::debug!(elapsed_ms = elapsed_ms(began), "torn down"),
+            Err(failure) => {
+                tracing::error!(elapsed_ms = elapsed_ms(began), error = %failure, "teardown failed");
+                failures.push(NodeError::new(name, Stage::Teardown, failure));
+            }
+        }
+    }
+
+    for hook in hooks {
+        let runnable = hook.needs.items.iter().all(|need| match need.kind {
+            NeedKind::Resource { optional: false } => container.contains_type(need.ty),
+            _ => true,
+        });
+        if !runnable {
+            tracing::debug!(node = %hook.name, "skipped: a resource it needs was never started");
+            continue;
+        }
+        let Body::Run(node) = &hook.body else {
+            continue;
+        };
+        let prepare = Prepare {
+            container,
+            dependencies: None,
+        };
+        let run = node.call(&prepare, trigger.clone());
+        let span = tracing::info_span!("roadie.shutdown", node = %hook.name);
+        let began = Instant::now();
+        let result = with_timeout(hook.timeout.or(settings.shutdown_timeout), run)
+            .instrument(span.clone())
+            .await;
+        let _enter = span.enter();
+        match result {
+            Ok(_) => tracing::debug!(elapsed_ms = elapsed_ms(began), "shutdown hook ran"),
+            Err(failure) => {
+                tracing::error!(elapsed_ms = elapsed_ms(began), error = %failure, "shutdown hook failed");
+                failures.push(NodeError::new(hook.name.clone(), Stage::Shutdown, failure));
+            }
+        }
+    }
+    failures
+}
+
+pub(super) async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
+    let span = tracing::info_span!("roadie.stop");
+    async move {
+        let began = Instant::now();
+        shared
+            .state
+            .store(LifecycleState::Stopping.as_u8(), Ordering::SeqCst);
+        shared.trigger.trigger();
+
+        // Drain: wait for requests in flight and for servers to close their connections,
+        // within the grace period (which a second signal ends early).
+        let mut servers = shared.servers.subscribe();
+        let drain = async {
+            loop {
+                let notified = shared.idle.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if shared.in_flight.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+            let _ = servers.wait_for(|servers| *servers == 0).await;
+        };
+        let mut hurry = shared.hurry.subscribe();
+        let drained = tokio::select! {
+            drained = tokio::time::timeout(shared.settings.grace_period, drain) => drained.is_ok(),
+            _ = hurry.wait_for(|hurry| *hurry) => false,
+        };
+        if !drained {
+            tracing::warn!(
+                in_flight = shared.in_flight.load(Ordering::SeqCst),
+                "the grace period ended with requests in flight; cutting them"
+            );
+        }
+        // Servers cut what is still open; wait until they have (cutting drops the requests'
+        // futures, which releases their request scopes).
+        shared.cut.send_replace(true);
+        let _ = servers.wait_for(|servers| *servers == 0).await;
+        // Cancelled requests release their dependencies in the background: let those
+        // releases finish before the teardown closes what they give back to.
+        if let Some(live) = shared.live.load_full() {
+            let releases = live.dependencies.background.finished();
+            let finished = match shared.settings.shutdown_timeout {
+                Some(limit) => tokio::time::timeout(limit, releases).await.is_ok(),
+                None => {
+                    releases.await;
+                    true
+                }
+            };
+            if !finished {
+                tracing::warn!("releases of cancelled requests were still running");
+            }
+        }
+
+        let teardown = match shared.teardown.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let live = shared.live.swap(None);
+        let mut failures = Vec::new();
+        if let (Some(Teardown { lifespans, hooks }), Some(live)) = (teardown, live) {
+            failures = tear_down(
+                lifespans,
+                &hooks,
+                &live.container,
+                &shared.trigger,
+                &shared.settings,
+            )
+            .await;
+            drop(hooks);
+            match Arc::try_unwrap(live) {
+                Ok(live) => {
+                    let Live {
+                        router,
+                        dependencies,
+                        mut container,
+                        ..
+                    } = live;
+                    drop(router);
+                    drop(dependencies);
+                    container.drop_in_reverse();
+                }
+                Err(_) => tracing::warn!(
+                    "requests still in flight hold resources; they are dropped when those end"
+                ),
+            }
+        }
+        shared
+            .state
+            .store(LifecycleState::Stopped.as_u8(), Ordering::SeqCst);
+        tracing::info!(
+            elapsed_ms = elapsed_ms(began),
+            failures = failures.len(),
+            "stopped"
+        );
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError { failures })
+        }
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,346 @@
+//! What [`App`](crate::App)'s registration methods take: the traits that make a startup
+//! provider, a shutdown hook, a lifespan or a request-scoped dependency of a function, and
+//! what those functions may return. Route handlers are in [`handler`](crate::handler).
+//!
+//! Each kind is written once, over the one function of extractors that every node shares.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+
+pub use crate::output::{HookOutput, ProviderOutput};
+pub use crate::scope::DependencyOutput;
+
+use crate::blueprint::{Body, DependencyNode, Kind, NodeCall, NodeFuture, Registration, RunNode};
+use crate::container::{registered_type, Produced};
+use crate::error::{BoxError, Failure};
+use crate::extract::{Context, LifespanSlot, NeedKind, Needs, Prepare, Rejection};
+use crate::function::{AsyncFn, ExtractorFn, FnNode, Prepared};
+use crate::names::{callable_name, short_type_name};
+use crate::response::HttpError;
+use crate::scope::{Entry, PreparedDependency};
+use crate::shutdown::ShutdownTrigger;
+
+/// A function or closure that can be a startup provider ([`App::on_startup`](crate::App::on_startup)).
+///
+/// Its parameters are extractors ([`Res<T>`](crate::Res), `Option<Res<T>>`, ...); it may be
+/// plain or async, and returns `Result<T, E>` (registering `T`) or `()`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a roadie startup provider",
+    label = "not a provider",
+    note = "a provider is a plain or async function or closure whose parameters are extractors \
+            (`Res<T>`, `Option<Res<T>>`) and that returns `Result<T, E>` or `()`",
+    note = "closures return `Ok::<_, Infallible>(value)`; annotate a function with `#[on_startup]` \
+            to take `&T` parameters and return a plain `T`"
+)]
+pub trait IntoProvider<M>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_node(self) -> Registration;
+}
+
+/// A function or closure that can be a shutdown hook ([`App::on_shutdown`](crate::App::on_shutdown)).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a roadie shutdown hook",
+    label = "not a hook",
+    note = "a hook is a plain or async function or closure whose parameters are extractors \
+            (`Res<T>`, `Option<Res<T>>`) and that returns `()` or `Result<(), E>`"
+)]
+pub trait IntoHook<M>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_node(self) -> Registration;
+}
+
+/// An async function or closure that can be a lifespan ([`App::lifespan`](crate::App::lifespan)).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a roadie lifespan",
+    label = "not a lifespan",
+    note = "a lifespan is an async function taking `Lifespan<T>` and extractors, that returns \
+            `()` or `Result<(), E>`; it sets up, calls `lifespan.ready(value).await`, then tears down"
+)]
+pub trait IntoLifespan<M>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_node(self) -> Registration;
+}
+
+/// A function or closure that can be a request-scoped dependency
+/// ([`App::dependency`](crate::App::dependency)).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a roadie request-scoped dependency",
+    label = "not a dependency",
+    note = "a dependency is a plain or async function or closure whose parameters are extractors \
+            (`Res<T>`, `Dep<T>`, `Path<T>`, `HeaderMap`, ...) and that returns `Result<T, E>`, \
+            `Result<Scoped<T>, E>` or `Scoped<T>`"
+)]
+pub trait IntoDependency<M>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_node(self) -> Registration;
+}
+
+/// What a function's parameters need.
+fn needs_of<F: ExtractorFn<M>, M>() -> Needs {
+    let mut needs = Needs::default();
+    F::describe(&mut needs);
+    needs
+}
+
+/// A startup node made from `f`, named for it and for what it provides.
+fn run_node<F, M>(
+    kind: Kind,
+    f: F,
+    needs: Needs,
+    provides: Option<(std::any::TypeId, &'static str)>,
+) -> Registration
+where
+    F: ExtractorFn<M>,
+    F::Output: ProviderOutput,
+    M: 'static,
+{
+    Registration::new(
+        kind,
+        callable_name::<F>(provides.map(|(_, name)| name)),
+        needs,
+        provides,
+        Body::Run(Arc::new(RunFn::<F, M> {
+            f,
+            _marker: PhantomData,
+        })),
+    )
+}
+
+impl<F, M> IntoProvider<M> for F
+where
+    F: ExtractorFn<M>,
+    F::Output: ProviderOutput,
+    M: 'static,
+{
+    fn into_node(self) -> Registration {
+        let provides = registered_type::<<F::Output as ProviderOutput>::Value>();
+        run_node(Kind::Provider, self, needs_of::<F, M>(), provides)
+    }
+}
+
+impl<F, M> IntoHook<M> for F
+where
+    F: ExtractorFn<M>,
+    F::Output: ProviderOutput + HookOutput,
+    M: 'static,
+{
+    fn into_node(self) -> Registration {
+        run_node(Kind::Hook, self, needs_of::<F, M>(), None)
+    }
+}
+
+impl<F, P, L> IntoLifespan<(AsyncFn, P, L)> for F
+where
+    F: ExtractorFn<(AsyncFn, P, L)>,
+    F::Output: ProviderOutput + HookOutput,
+    P: 'static,
+    L: 'static,
+{
+    fn into_node(self) -> Registration {
+        let needs = needs_of::<F, (AsyncFn, P, L)>();
+        // What a lifespan registers is the `T` of its `Lifespan<T>` parameter.
+        let provides = needs
+            .items
+            .iter()
+            .find(|need| need.kind == NeedKind::Provides)
+            .and_then(|need| need.registered());
+        run_node(Kind::Lifespan, self, needs, provides)
+    }
+}
+
+impl<F, M, O> IntoDependency<(M, O)> for F
+where
+    F: ExtractorFn<M>,
+    F::Output: DependencyOutput<O>,
+    M: 'static,
+    O: 'static,
+{
+    fn into_node(self) -> Registration {
+        type Value<F, M, O> = <<F as ExtractorFn<M>>::Output as DependencyOutput<O>>::Value;
+        let provides = Some((
+            std::any::TypeId::of::<Value<F, M, O>>(),
+            short_type_name::<Value<F, M, O>>(),
+        ));
+        Registration::new(
+            Kind::Dependency,
+            callable_name::<F>(provides.map(|(_, name)| name)),
+            needs_of::<F, M>(),
+            provides,
+            Body::Dependency(Arc::new(FnNode::<F, M, O>::new(self))),
+        )
+    }
+}
+
+/// A startup provider's, hook's or lifespan's function, held in place: calling one whose
+/// function captures nothing reads no memory of its own.
+struct RunFn<F, M> {
+    f: F,
+    _marker: PhantomData<fn() -> M>,
+}
+
+impl<F, M> RunFn<F, M>
+where
+    F: ExtractorFn<M>,
+    F::Output: ProviderOutput,
+{
+    /// Extracts the parameters outside any request and calls the function.
+    async fn invoke(
+        &self,
+        state: F::State,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> Result<Option<Produced>, Failure> {
+        let mut cx = Context::outside_request(&shutdown, lifespan);
+        self.f
+            .call(&state, &mut cx, Bytes::new())
+            .await
+            .map_err(Failure::from_error)?
+            .into_produced()
+    }
+}
+
+impl<F, M> RunNode for RunFn<F, M>
+where
+    F: ExtractorFn<M>,
+    F::Output: ProviderOutput,
+    M: 'static,
+{
+    fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
+        Box::pin(self.invoke(F::prepare(prepare), shutdown, None))
+    }
+
+    fn run(
+        self: Arc<Self>,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture {
+        let state = F::prepare(prepare);
+        Box::pin(async move { self.invoke(state, shutdown, lifespan).await })
+    }
+}
+
+impl<F, M, O> DependencyNode for FnNode<F, M, O>
+where
+    F: ExtractorFn<M>,
+    F::Output: DependencyOutput<O>,
+    M: 'static,
+    O: 'static,
+{
+    fn prepare(&self, prepare: &Prepare<'_>) -> Arc<dyn PreparedDependency> {
+        Arc::new(FnNode::prepare(self, prepare))
+    }
+}
+
+impl<F, M, O> PreparedDependency for Prepared<F, M, O>
+where
+    F: ExtractorFn<M>,
+    F::Output: DependencyOutput<O>,
+    M: 'static,
+    O: 'static,
+{
+    fn build<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Entry, Rejection>> {
+        Box::pin(async move {
+            self.call(cx, Bytes::new())
+                .await?
+                .into_entry()
+                .map_err(dependency_failure::<<F::Output as DependencyOutput<O>>::Value>)
+        })
+    }
+}
+
+/// The answer to a dependency function's error: its own status for an [`HttpError`] or a
+/// [`Rejection`], else `500` (the error is logged, not sent).
+fn dependency_failure<T>(error: BoxError) -> Rejection {
+    if let Some(http) = error.downcast_ref::<HttpError>() {
+        return Rejection::new(http.status(), http.message().to_owned());
+    }
+    if let Some(rejection) = error.downcast_ref::<Rejection>() {
+        return rejection.clone();
+    }
+    // Named here, on the failure path only: `short_type_name` is for registration.
+    Rejection::internal(format!(
+        "the request-scoped dependency `{}` failed: {}",
+        crate::names::shorten(std::any::type_name::<T>()),
+        Failure::Error(Arc::from(error))
+    ))
+}
+
+/// A plain provider standing in for a lifespan (`App::replace`): it hands its value over where
+/// the lifespan would call `ready`, and its teardown does nothing.
+pub(crate) struct InPlaceOfLifespan(pub(crate) Arc<dyn RunNode>);
+
+impl RunNode for InPlaceOfLifespan {
+    fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
+        self.0.call(prepare, shutdown)
+    }
+
+    fn run(
+        self: Arc<Self>,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture {
+        let run = Arc::clone(&self.0).run(prepare, shutdown, None);
+        Box::pin(async move {
+            let produced = run.await?;
+            match lifespan {
+                Some(slot) => {
+                    slot.hand_over(produced).await;
+                    Ok(None)
+                }
+                None => Ok(produced),
+            }
+        })
+    }
+}
+
+/// A provider of a ready-made value, made by [`value`].
+#[derive(Debug)]
+pub struct Value<T> {
+    value: Arc<T>,
+}
+
+/// A provider of a ready-made value: `app.on_startup(roadie::value(config))`, or
+/// `app.replace(roadie::value(fake))` in a test. Every start of the app shares the value.
+pub fn value<T: Send + Sync + 'static>(value: T) -> Value<T> {
+    Value {
+        value: Arc::new(value),
+    }
+}
+
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum ValueMarker {}
+
+impl<T: Send + Sync + 'static> RunNode for Value<T> {
+    fn call<'a>(&'a self, _prepare: &Prepare<'_>, _shutdown: ShutdownTrigger) -> NodeCall<'a> {
+        let value = Arc::clone(&self.value);
+        Box::pin(async move { Ok(Produced::shared(value)) })
+    }
+
+    fn run(
+        self: Arc<Self>,
+        _prepare: &Prepare<'_>,
+        _shutdown: ShutdownTrigger,
+        _lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture {
+        let value = Arc::clone(&self.value);
+        Box::pin(async move { Ok(Produced::shared(value)) })
+    }
+}
+
+impl<T: Send + Sync + 'static> IntoProvider<ValueMarker> for Value<T> {
+    fn into_node(self) -> Registration {
+        Registration::new(
+            Kind::Provider,
+            format!("value({})", short_type_name::<T>()),
+            Needs::default(),
+            registered_type::<T>(),
+            Body::Run(Arc::new(self)),
+        )
+    }
+}
