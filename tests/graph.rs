@@ -440,3 +440,89 @@ fn dot_output_is_available_for_an_invalid_app() {
         "{dot}"
     );
 }
+
+#[test]
+fn a_timeout_on_a_route_or_a_dependency_is_a_problem_not_a_silent_no_op() {
+    let app = App::new()
+        .get("/", || async { "hi" })
+        .timeout(std::time::Duration::from_secs(1))
+        .dependency(|| Ok::<_, Infallible>(Conn))
+        .named("conn")
+        .timeout(std::time::Duration::from_secs(1));
+    let error = app.validate().unwrap_err();
+    assert!(matches!(
+        error.problems(),
+        [
+            Problem::Setting { setting: "App::timeout", .. },
+            Problem::Setting { setting: "App::timeout", node, .. },
+        ] if node == "conn"
+    ));
+    let texts = problems(&error);
+    assert!(
+        texts[0].starts_with("`App::timeout` on `GET / (closure in "),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].contains("this is a request-scoped dependency"),
+        "{}",
+        texts[1]
+    );
+    assert!(texts[1].contains("startup providers, lifespans and shutdown hooks"));
+
+    // On the nodes it applies to, it is no problem.
+    let fine = App::new()
+        .on_startup(config)
+        .timeout(std::time::Duration::from_secs(1))
+        .on_shutdown(|| ())
+        .timeout(std::time::Duration::from_secs(1));
+    fine.validate().unwrap();
+}
+
+#[test]
+fn a_setting_after_a_refused_route_applies_to_nothing_rather_than_the_node_before() {
+    #[route(ÜBER, "/x")]
+    async fn bad() -> &'static str {
+        "never"
+    }
+
+    let app = App::new()
+        .on_startup(config)
+        .route(bad)
+        .named("renamed")
+        .timeout(std::time::Duration::from_secs(1));
+    let error = app.validate().unwrap_err();
+    assert_eq!(error.problems().len(), 1, "{error}");
+    assert!(
+        matches!(&error.problems()[0], Problem::Route { reason, .. } if reason.contains("not a valid HTTP method")),
+        "{error}"
+    );
+    // `config` kept its name: `.named()` did not reach back past the refused route.
+    let app = App::new().on_startup(config).route(bad).named("renamed");
+    assert!(!app.to_dot().contains("renamed"), "{}", app.to_dot());
+    assert!(app.to_dot().contains("config"));
+}
+
+#[test]
+fn only_a_route_handler_reads_the_body() {
+    #[derive(serde::Deserialize)]
+    struct Body {}
+
+    let app = App::new()
+        .dependency(|_body: Json<Body>| Ok::<_, Infallible>(Conn))
+        .named("conn")
+        .on_startup(|_body: String| Ok::<_, Infallible>(Cache))
+        .named("cache")
+        .post("/", |_conn: Dep<Conn>, _body: Json<Body>| async { "ok" });
+    let error = app.validate().unwrap_err();
+    assert_eq!(
+        problems(&error),
+        [
+            "`conn` asks for `Json<Body>`: only a route handler's last parameter can read the \
+             request body; read it in the handler and pass what the dependency needs through a \
+             header or the path, or make the dependency read them",
+            "`cache` asks for `String`: it runs outside any request; only routes and \
+             request-scoped dependencies can read the request",
+        ]
+    );
+}

@@ -100,23 +100,13 @@ impl Needs {
     /// Records that the parameter reads a part of the request, `what` naming it for errors
     /// (for example `Path<u64>`). Only routes and request-scoped dependencies can have it.
     pub fn request_part(&mut self, what: impl Into<String>) {
-        self.items.push(Need {
-            kind: NeedKind::RequestPart,
-            ty: TypeId::of::<()>(),
-            ty_name: "request",
-            param: what.into(),
-        });
+        self.push_part(NeedKind::RequestPart, what.into());
     }
 
     /// Records that the parameter reads the request's body, `what` naming it for errors (for
     /// example `Json<Todo>`). Only a route handler's last parameter can.
     pub fn body(&mut self, what: impl Into<String>) {
-        self.items.push(Need {
-            kind: NeedKind::Body,
-            ty: TypeId::of::<()>(),
-            ty_name: "body",
-            param: what.into(),
-        });
+        self.push_part(NeedKind::Body, what.into());
     }
 
     pub(crate) fn provides<T: Send + Sync + 'static>(&mut self) {
@@ -124,6 +114,16 @@ impl Needs {
             NeedKind::Provides,
             format!("Lifespan<{}>", short_type_name::<T>()),
         );
+    }
+
+    /// A need of the request itself, which no node provides.
+    fn push_part(&mut self, kind: NeedKind, param: String) {
+        self.items.push(Need {
+            kind,
+            ty: TypeId::of::<()>(),
+            ty_name: "request",
+            param,
+        });
     }
 
     fn push<T: 'static>(&mut self, kind: NeedKind, param: String) {
