@@ -50,3 +50,8 @@ pub mod testing {}
 #[cfg(feature = "lambda")]
 #[doc = include_str!("../docs/deployment.md")]
 pub mod deployment {}
+
+/// Architecture: the map of the crate's modules, the path of a registration and of a request,
+/// and where each rule of the design lives.
+#[doc = include_str!("../docs/architecture.md")]
+pub mod architecture {}

@@ -1,5 +1,5 @@
 //! Route handlers: async functions of up to 16 extractors, the last of which may read the
-//! body, written once over the one function of extractors ([`ExtractorFn`]); and the routes
+//! body, written once over the one function of extractors (`ExtractorFn`); and the routes
 //! that the route attributes (`#[get("/users/{id}")]`) make.
 
 use std::fmt;

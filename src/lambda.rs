@@ -131,7 +131,7 @@ fn into_http(request: lambda_http::Request) -> http::Request<Full<Bytes>> {
 /// Runs `app` on AWS Lambda: starts it (once per cold start), answers events until the
 /// runtime stops, then shuts it down.
 ///
-/// A failed start returns [`Error::Startup`](crate::Error::Startup) (boxed) before any
+/// A failed start returns [`Error::Startup`] (boxed) before any
 /// event is answered, so the init phase fails and Lambda reports it. On Unix, SIGTERM (which
 /// Lambda sends before it stops an environment that has an extension registered) runs the
 /// app's shutdown: its hooks and teardown.

@@ -37,6 +37,10 @@
 
 extern crate self as roadie;
 
+// `async-trait`, which the design names, is not a dependency: async fns in traits and
+// `-> impl Future + Send` in trait definitions (Rust 1.75) give every trait here its futures
+// without a macro, and the type-erased node traits return `BoxFuture` themselves.
+
 // The model: what was registered, and every rule it must follow.
 mod blueprint;
 mod graph;

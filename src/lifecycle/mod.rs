@@ -4,8 +4,8 @@
 //!
 //! - this file: the states, the [`Running`] handle, and the counts that admission and the
 //!   drain share;
-//! - [`start`](self::start): validation, startup in the graph's order, rollback on failure;
-//! - [`stop`](self::stop): the drain, lifespans' teardown, shutdown hooks, dropping resources.
+//! - `start.rs`: validation, startup in the graph's order, rollback on failure;
+//! - `stop.rs`: the drain, lifespans' teardown, shutdown hooks, dropping resources.
 //!
 //! What happens to one request, from admission to its response, is in [`crate::edge`].
 
