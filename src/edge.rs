@@ -39,44 +39,73 @@ impl Running {
     ) -> impl Future<Output = Response> + Send + 'static {
         let request = request.into();
         let running = self.clone();
-        async move { answer(&running, request.into_full()).await }
+        async move { answer(&running, request.inner).await }
+    }
+}
+
+/// A request body as it arrives: already in memory (`Bytes`, from `execute`), or a stream
+/// ([`Streamed`], from a socket or a host) read here up to the limit.
+pub(crate) trait IncomingBody: Send {
+    /// The body, or the answer that refuses it: `413` past `limit` bytes (declared or read),
+    /// `400` if it cannot be read.
+    fn read(
+        self,
+        parts: &http::request::Parts,
+        limit: usize,
+    ) -> impl Future<Output = Result<Bytes, Response>> + Send;
+}
+
+impl IncomingBody for Bytes {
+    async fn read(self, _parts: &http::request::Parts, limit: usize) -> Result<Bytes, Response> {
+        if self.len() > limit {
+            return Err(too_large(limit));
+        }
+        Ok(self)
+    }
+}
+
+/// A streaming request body (hyper's, a tower host's, Lambda's).
+pub(crate) struct Streamed<B>(pub(crate) B);
+
+impl<B> IncomingBody for Streamed<B>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    async fn read(self, parts: &http::request::Parts, limit: usize) -> Result<Bytes, Response> {
+        let Streamed(body) = self;
+        // Most reads carry no body: nothing to check or collect.
+        if body.is_end_stream() {
+            return Ok(Bytes::new());
+        }
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or(0)
+            .max(body.size_hint().lower());
+        if declared > limit as u64 {
+            return Err(too_large(limit));
+        }
+        read_limited(body, limit).await
     }
 }
 
 /// Answers one request, whatever its body: the whole edge, steps 1 to 4.
-pub(crate) async fn answer<B>(running: &Running, request: http::Request<B>) -> Response
-where
-    B: http_body::Body,
-    B::Error: Into<BoxError>,
-{
+pub(crate) async fn answer<B: IncomingBody>(running: &Running, request: http::Request<B>) -> Response {
     if let Some(response) = readiness(running, request.uri().path()) {
         return response;
     }
     let Some(admitted) = running.admit() else {
         return unavailable("the app is shutting down");
     };
-    let limit = admitted.body_limit();
     let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok())
-        .unwrap_or(0)
-        .max(body.size_hint().lower());
-    if declared > limit as u64 {
-        return too_large(limit);
+    match body.read(&parts, admitted.body_limit()).await {
+        Ok(body) => dispatch(admitted, parts, body).await,
+        Err(refused) => refused,
     }
-    // Most reads carry no body: skip the collection.
-    let body = if body.is_end_stream() {
-        Bytes::new()
-    } else {
-        match read_limited(body, limit).await {
-            Ok(body) => body,
-            Err(refused) => return refused,
-        }
-    };
-    dispatch(admitted, parts, body).await
 }
 
 /// The readiness route's answer, if `path` is the readiness path

@@ -161,12 +161,9 @@ pub(crate) struct Prepared<F: ExtractorFn<M>, M, O = ()> {
 }
 
 impl<F: ExtractorFn<M>, M, O> Prepared<F, M, O> {
-    /// Extracts the parameters for one call and calls the function.
-    pub(crate) async fn call(
-        &self,
-        cx: &mut Context<'_>,
-        body: Bytes,
-    ) -> Result<F::Output, Rejection> {
-        self.f.call(&self.state, cx, body).await
+    /// The function, and its parameters' states: `f.call(state, cx, body)` extracts the
+    /// parameters for one call and calls it.
+    pub(crate) fn parts(&self) -> (&F, &F::State) {
+        (&self.f, &self.state)
     }
 }

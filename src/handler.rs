@@ -72,7 +72,8 @@ where
 {
     fn call<'a>(&'a self, cx: &'a mut Context<'_>, body: Bytes) -> BoxFuture<'a, Response> {
         Box::pin(async move {
-            match Prepared::call(self, cx, body).await {
+            let (f, state) = self.parts();
+            match f.call(state, cx, body).await {
                 Ok(output) => output.into_response(),
                 Err(rejection) => {
                     // A rejected parameter is the request's failure, as told to releases.

@@ -93,7 +93,7 @@ impl Handler {
     ) -> Result<lambda_http::Response<Body>, BoxError> {
         let running = self.running().await.map_err(Error::from)?;
         let request = into_http(request);
-        let response = edge::answer(&running, request).await;
+        let response = edge::answer(&running, request.map(edge::Streamed)).await;
         let response = lambda_http::IntoResponse::into_response(edge::into_full(response)).await;
         Ok(response)
     }

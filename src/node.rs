@@ -244,7 +244,8 @@ where
 {
     fn build<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Entry, Rejection>> {
         Box::pin(async move {
-            self.call(cx, Bytes::new())
+            let (f, state) = self.parts();
+            f.call(state, cx, Bytes::new())
                 .await?
                 .into_entry()
                 .map_err(dependency_failure::<<F::Output as DependencyOutput<O>>::Value>)

@@ -23,11 +23,6 @@ pub struct Request {
 }
 
 impl Request {
-    /// The request as the edge reads it, its body a `Full` body over the same bytes.
-    pub(crate) fn into_full(self) -> http::Request<http_body_util::Full<Bytes>> {
-        self.inner.map(http_body_util::Full::new)
-    }
-
     /// A request with `method` for `uri`.
     ///
     /// # Panics

@@ -413,7 +413,7 @@ async fn serve(
                         let answering = watched.begin();
                         async move {
                             let _answering = answering;
-                            let response = edge::answer(&running, request).await;
+                            let response = edge::answer(&running, request.map(edge::Streamed)).await;
                             Ok::<_, Infallible>(edge::into_full(response))
                         }
                     });

@@ -96,7 +96,7 @@ where
         let running = self.running.clone();
         ResponseFuture {
             inner: Box::pin(async move {
-                let response = edge::answer(&running, request).await;
+                let response = edge::answer(&running, request.map(edge::Streamed)).await;
                 Ok(edge::into_full(response))
             }),
         }
