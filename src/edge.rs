@@ -94,7 +94,10 @@ where
 }
 
 /// Answers one request, whatever its body: the whole edge, steps 1 to 4.
-pub(crate) async fn answer<B: IncomingBody>(running: &Running, request: http::Request<B>) -> Response {
+pub(crate) async fn answer<B: IncomingBody>(
+    running: &Running,
+    request: http::Request<B>,
+) -> Response {
     if let Some(response) = readiness(running, request.uri().path()) {
         return response;
     }
