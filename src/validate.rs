@@ -8,8 +8,11 @@
 //!    or a dependency); cycles, with their path;
 //! 2. **the routes**: a path without its leading `/`, one method registered twice on a path,
 //!    two paths that the router cannot tell apart, a route on the readiness path;
-//! 3. what **registration** found (an unknown method, a bad nesting prefix, a replacement that
-//!    replaces nothing).
+//! 3. what **registration** found: an unknown method (`App::route`), a nesting prefix that
+//!    is not `/name` (`App::nest`), a replacement that replaces nothing (`App::replace`).
+//!    These three are detected where they happen, because each decides what gets registered
+//!    (a route that is not added, routes left unprefixed, a node left as it was); they are
+//!    reported here, with the rest.
 //!
 //! A valid app comes back as its [`Plan`]: the startup order, and the routes to build.
 
