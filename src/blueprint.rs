@@ -73,6 +73,14 @@ pub(crate) struct Settings {
     pub(crate) body_limit: usize,
     pub(crate) header_read_timeout: Duration,
     pub(crate) readiness_path: Option<String>,
+    /// How long the server keeps serving, not ready, after a stop signal.
+    pub(crate) drain_delay: Duration,
+    /// How many connections the server holds open at once.
+    pub(crate) max_connections: usize,
+    /// How long a request body may go without sending data.
+    pub(crate) body_read_timeout: Duration,
+    /// How many bytes all request bodies in flight may hold together.
+    pub(crate) body_memory_limit: usize,
 }
 
 impl Default for Settings {
@@ -85,6 +93,10 @@ impl Default for Settings {
             body_limit: 2 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(30),
             readiness_path: None,
+            drain_delay: Duration::from_secs(3),
+            max_connections: 4096,
+            body_read_timeout: Duration::from_secs(30),
+            body_memory_limit: 64 * 1024 * 1024,
         }
     }
 }

@@ -6,28 +6,32 @@
 //! 1. the **readiness** route, answered before anything else and not counted in flight;
 //! 2. **admission**: a request that arrives while the app stops answers `503`; an admitted
 //!    one is counted in flight until its response is made, so the drain waits for it;
-//! 3. the **body limit**: a body declared or found larger than the limit answers `413`
-//!    (with `Connection: close`, as the rest of it was not read); the body is read up to it;
+//! 3. the **body**, read within its bounds: a body declared or found larger than the limit
+//!    answers `413`, one that stalls longer than the body read timeout `408` (both close the
+//!    connection: the rest was not read); all bodies being read share a memory bound;
 //! 4. **dispatch**: the router (`404`, `405` with `Allow`), a request scope, the handler
 //!    (a panic answers `500`, its text logged, not sent), the scope's releases told how the
 //!    request ended, and `HEAD` answered without the body.
 //!
-//! The fixed answers (`503`, `404`, `405`, `413`, `500`) are written here once.
+//! The fixed answers (`503`, `404`, `405`, `408`, `413`, `500`) are written here once. While
+//! a server drains, every HTTP/1.1 response carries `Connection: close`.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytes::{Buf, BytesMut};
 use futures_util::FutureExt;
-use http::{header, HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http::{header, HeaderValue, Method, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::BoxError;
 use crate::extract::{Context, RequestContext};
-use crate::lifecycle::{Admitted, LifecycleState, Live, Running};
+use crate::lifecycle::{Admitted, BodyLimits, LifecycleState, Live, Running};
 use crate::request::Request;
-use crate::response::{IntoResponse, Rejection, Response};
+use crate::response::{Rejection, Response};
 use crate::routing::Lookup;
 use crate::scope::{Outcome, Scope};
 
@@ -44,23 +48,31 @@ impl Running {
 }
 
 /// A request body as it arrives: already in memory (`Bytes`, from `execute`), or a stream
-/// ([`Streamed`], from a socket or a host) read here up to the limit.
+/// ([`Streamed`], from a socket or a host) read here within its bounds.
 pub(crate) trait IncomingBody: Send {
-    /// The body, or the answer that refuses it: `413` past `limit` bytes (declared or read),
-    /// `400` if it cannot be read.
+    /// The body, with the memory it holds among all bodies in flight, or the answer that
+    /// refuses it: `413` past the size limit (declared or read), `408` when it stalls, `400`
+    /// if it cannot be read.
     fn read(
         self,
         parts: &http::request::Parts,
-        limit: usize,
-    ) -> impl Future<Output = Result<Bytes, Response>> + Send;
+        limits: &BodyLimits,
+    ) -> impl Future<Output = Result<(Bytes, Held), Response>> + Send;
 }
 
+/// The share of the body memory bound that a request's body holds until the request ends.
+pub(crate) type Held = Option<OwnedSemaphorePermit>;
+
 impl IncomingBody for Bytes {
-    async fn read(self, _parts: &http::request::Parts, limit: usize) -> Result<Bytes, Response> {
-        if self.len() > limit {
-            return Err(too_large(limit));
+    async fn read(
+        self,
+        _parts: &http::request::Parts,
+        limits: &BodyLimits,
+    ) -> Result<(Bytes, Held), Response> {
+        if self.len() > limits.size {
+            return Err(too_large(limits.size));
         }
-        Ok(self)
+        Ok((self, None))
     }
 }
 
@@ -73,11 +85,15 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    async fn read(self, parts: &http::request::Parts, limit: usize) -> Result<Bytes, Response> {
+    async fn read(
+        self,
+        parts: &http::request::Parts,
+        limits: &BodyLimits,
+    ) -> Result<(Bytes, Held), Response> {
         let Streamed(body) = self;
         // Most reads carry no body: nothing to check or collect.
         if body.is_end_stream() {
-            return Ok(Bytes::new());
+            return Ok((Bytes::new(), None));
         }
         let declared = parts
             .headers
@@ -86,11 +102,86 @@ where
             .and_then(|value| value.parse::<u64>().ok())
             .unwrap_or(0)
             .max(body.size_hint().lower());
-        if declared > limit as u64 {
-            return Err(too_large(limit));
+        if declared > limits.size as u64 {
+            return Err(too_large(limits.size));
         }
-        read_limited(body, limit).await
+        read_bounded(body, limits).await
     }
+}
+
+/// Reads a body frame by frame: each frame must come within the stall timeout, the whole
+/// within the size limit, and each byte takes a permit of the memory bound shared by every
+/// body in flight (waiting for one counts against the stall timeout too).
+async fn read_bounded<B>(body: B, limits: &BodyLimits) -> Result<(Bytes, Held), Response>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut length = 0usize;
+    let mut held: Held = None;
+    let stalled = || {
+        Response::closing(Rejection::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body stalled: no data came for {} ms",
+                limits.stall.as_millis()
+            ),
+        ))
+    };
+    loop {
+        let frame = match tokio::time::timeout(limits.stall, body.as_mut().frame()).await {
+            Err(_) => return Err(stalled()),
+            Ok(None) => break,
+            Ok(Some(Err(error))) => {
+                let error: BoxError = error.into();
+                tracing::debug!(%error, "the request body could not be read");
+                return Err(Response::closing(Rejection::bad_request(
+                    "the request body could not be read to its end",
+                )));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(mut data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let size = data.remaining();
+        length += size;
+        if length > limits.size {
+            return Err(too_large(limits.size));
+        }
+        // A chunk larger than the whole bound takes all of it.
+        let wanted = u32::try_from(size.min(limits.memory_limit)).unwrap_or(u32::MAX);
+        if wanted > 0 {
+            let permit = tokio::time::timeout(
+                limits.stall,
+                Arc::clone(&limits.memory).acquire_many_owned(wanted),
+            )
+            .await;
+            match permit {
+                Ok(Ok(permit)) => match &mut held {
+                    Some(held) => held.merge(permit),
+                    None => held = Some(permit),
+                },
+                // The semaphore is never closed; a wait past the stall timeout is a stall.
+                _ => return Err(stalled()),
+            }
+        }
+        chunks.push(data.copy_to_bytes(size));
+    }
+    let body = match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.swap_remove(0),
+        _ => {
+            let mut whole = BytesMut::with_capacity(length);
+            for chunk in chunks {
+                whole.extend_from_slice(&chunk);
+            }
+            whole.freeze()
+        }
+    };
+    Ok((body, held))
 }
 
 /// Answers one request, whatever its body: the whole edge, steps 1 to 4.
@@ -104,11 +195,23 @@ pub(crate) async fn answer<B: IncomingBody>(
     let Some(admitted) = running.admit() else {
         return unavailable("the app is shutting down");
     };
+    let draining = running.is_draining() && request.version() <= Version::HTTP_11;
     let (parts, body) = request.into_parts();
-    match body.read(&parts, admitted.body_limit()).await {
-        Ok(body) => dispatch(admitted, parts, body).await,
+    let mut response = match body.read(&parts, admitted.body_limits()).await {
+        Ok((body, held)) => {
+            let response = dispatch(admitted, parts, body).await;
+            drop(held);
+            response
+        }
         Err(refused) => refused,
+    };
+    if draining {
+        // Clients move their next request elsewhere: this instance is going away.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    response
 }
 
 /// The readiness route's answer, if `path` is the readiness path
@@ -118,39 +221,21 @@ fn readiness(running: &Running, path: &str) -> Option<Response> {
     if ready != path {
         return None;
     }
-    let state = running.state();
-    let status = if state == LifecycleState::Running {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let (status, state) = match running.state() {
+        LifecycleState::Running if running.is_draining() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "draining".to_owned())
+        }
+        LifecycleState::Running => (StatusCode::OK, "running".to_owned()),
+        state => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            state.to_string().to_lowercase(),
+        ),
     };
-    let mut response = Response::json_value(
-        status,
-        &serde_json::json!({ "state": state.to_string().to_lowercase() }),
-    );
+    let mut response = Response::json_value(status, &serde_json::json!({ "state": state }));
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Some(response)
-}
-
-/// Reads a body into memory, refusing it (`413`) once it passes `limit` bytes.
-async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, Response>
-where
-    B: http_body::Body,
-    B::Error: Into<BoxError>,
-{
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
-        Err(error) => {
-            tracing::debug!(%error, "the request body could not be read");
-            Err(
-                Rejection::bad_request(format!("the request body could not be read: {error}"))
-                    .into_response(),
-            )
-        }
-    }
 }
 
 /// Routes an admitted request and runs its handler in a request scope.
@@ -234,15 +319,10 @@ pub(crate) fn startup_failed() -> Response {
 
 /// `413`, closing the connection: the rest of the body was not read.
 fn too_large(limit: usize) -> Response {
-    let mut response = Rejection::new(
+    Response::closing(Rejection::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("the request body is larger than the limit of {limit} bytes"),
-    )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
+    ))
 }
 
 /// Turns a roadie response into an `http::Response` with a `Full` body, without copying it:

@@ -379,70 +379,69 @@ impl Drop for Answering {
     }
 }
 
+/// What keeps a connection counted while it is open: its place under the connection cap.
+type Slot = tokio::sync::OwnedSemaphorePermit;
+
 /// Accepts until shutdown, drains, cuts, and tears down.
+///
+/// The drain, in order: the readiness route turns `503` and HTTP/1.1 responses carry
+/// `Connection: close`, while the server still accepts and serves for the drain delay; then it
+/// stops accepting, and connections finish their requests and close (HTTP/2 with GOAWAY, an
+/// idle HTTP/1.1 connection between requests) within the grace period; then what is still
+/// open is cut, and the teardown runs.
 async fn serve(
     listener: TcpListener,
     running: Running,
     triggers: &mut Triggers,
 ) -> Result<(), Error> {
     let attachment = running.attach_server();
-    let builder = builder();
-    let header_read_timeout = running.settings().header_read_timeout;
-    let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
+    let acceptor = Acceptor {
+        builder: builder(),
+        graceful: GracefulShutdown::new(),
+        connections: JoinSet::new(),
+        slots: Arc::new(tokio::sync::Semaphore::new(
+            running
+                .settings()
+                .max_connections
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        )),
+        running: running.clone(),
+        backoff: Backoff::default(),
+    };
+    let mut acceptor = acceptor;
     tracing::info!("serving");
 
+    // Serve until a stop is asked for: by a signal or a handle (a deploy: drain with the
+    // delay), or by the app itself through a `Shutdown` handle (it stops at once).
     let requested = running.shutdown_requested();
     tokio::pin!(requested);
-    loop {
+    let deploy = tokio::select! {
+        biased;
+        () = triggers.reached(Stop::Graceful) => true,
+        () = &mut requested => false,
+        () = acceptor.accept_forever(&listener) => unreachable!("accepting never ends by itself"),
+    };
+
+    running.begin_drain();
+    let delay = running.settings().drain_delay;
+    if deploy && !delay.is_zero() {
+        tracing::info!(
+            delay_ms = delay.as_millis() as u64,
+            "draining: not ready, still serving until the delay ends"
+        );
         tokio::select! {
             biased;
-            () = triggers.reached(Stop::Graceful) => break,
-            () = &mut requested => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    if let Err(error) = stream.set_nodelay(true) {
-                        tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
-                    }
-                    let running = running.clone();
-                    let watch = Arc::new(HeadWatch::default());
-                    let watched = Arc::clone(&watch);
-                    let service = service_fn(move |request: http::Request<Incoming>| {
-                        let running = running.clone();
-                        let answering = watched.begin();
-                        async move {
-                            let _answering = answering;
-                            let response = edge::answer(&running, request.map(edge::Streamed)).await;
-                            Ok::<_, Infallible>(edge::into_full(response))
-                        }
-                    });
-                    let connection = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    let connection = graceful.watch(connection);
-                    connections.spawn(async move {
-                        tokio::select! {
-                            result = connection => if let Err(error) = result {
-                                // Bad input on the wire costs this connection only.
-                                tracing::debug!(%peer, %error, "connection ended with an error");
-                            },
-                            () = watch.expired(header_read_timeout) => {
-                                tracing::debug!(%peer, "no request head within the header read timeout: closing");
-                            }
-                        }
-                    });
-                }
-                Err(error) => {
-                    // Per-connection failures (reset before accept) and exhausted file
-                    // descriptors: log, breathe, keep accepting.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+            () = triggers.reached(Stop::Now) => running.skip_grace(),
+            () = tokio::time::sleep(delay) => {}
+            () = acceptor.accept_forever(&listener) => unreachable!("accepting never ends by itself"),
         }
     }
     drop(listener);
+    let Acceptor {
+        graceful,
+        mut connections,
+        ..
+    } = acceptor;
     tracing::info!(
         connections = connections.len(),
         "stopped accepting; draining"
@@ -469,4 +468,186 @@ async fn serve(
     drop(attachment);
 
     running.shutdown().await.map_err(Error::from)
+}
+
+/// Accepts connections, up to the cap, and serves each on a task of its own.
+struct Acceptor {
+    builder: auto::Builder<TokioExecutor>,
+    graceful: GracefulShutdown,
+    connections: JoinSet<()>,
+    /// One permit per open connection: at the cap, accepting waits for one to close.
+    slots: Arc<tokio::sync::Semaphore>,
+    running: Running,
+    backoff: Backoff,
+}
+
+impl Acceptor {
+    /// Accepts and serves until dropped (cancelled by the caller's `select!`).
+    async fn accept_forever(&mut self, listener: &TcpListener) {
+        loop {
+            // Reap finished connections as they end, so the set does not grow.
+            while self.connections.try_join_next().is_some() {}
+            let slot = tokio::select! {
+                slot = Arc::clone(&self.slots).acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => return std::future::pending().await,
+                },
+                Some(_) = self.connections.join_next(), if !self.connections.is_empty() => continue,
+            };
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    self.backoff.reset();
+                    self.spawn(stream, peer, slot);
+                }
+                Err(error) => self.backoff.failed(&error).await,
+            }
+        }
+    }
+
+    fn spawn(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr, slot: Slot) {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
+        }
+        let header_read_timeout = self.running.settings().header_read_timeout;
+        let running = self.running.clone();
+        let watch = Arc::new(HeadWatch::default());
+        let watched = Arc::clone(&watch);
+        let service = service_fn(move |request: http::Request<Incoming>| {
+            let running = running.clone();
+            let answering = watched.begin();
+            async move {
+                let response = match wire_problem(&request) {
+                    Some(refused) => refused,
+                    None => edge::answer(&running, request.map(edge::Streamed)).await,
+                };
+                // The request counts as being answered until its body is written: a slow
+                // reader is not an idle connection.
+                Ok::<_, Infallible>(edge::into_full(response).map(|body| Watched {
+                    body,
+                    _answering: answering,
+                }))
+            }
+        });
+        let connection = self
+            .builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = self.graceful.watch(connection);
+        self.connections.spawn(async move {
+            let _slot = slot;
+            tokio::select! {
+                result = connection => if let Err(error) = result {
+                    // Bad input on the wire costs this connection only.
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                },
+                () = watch.expired(header_read_timeout) => {
+                    tracing::debug!(%peer, "no request head within the header read timeout: closing");
+                }
+            }
+        });
+    }
+}
+
+/// What HTTP/1.1 requires of a request's head beyond what hyper checks: exactly one `Host`
+/// (RFC 9112 §3.2), and `chunked` at most once in `Transfer-Encoding` (RFC 9112 §6.1).
+fn wire_problem<B>(request: &http::Request<B>) -> Option<crate::Response> {
+    if request.version() != http::Version::HTTP_11 {
+        return None;
+    }
+    let reason = match request.headers().get_all(http::header::HOST).iter().count() {
+        0 => "an HTTP/1.1 request must have a `Host` header",
+        1 => {
+            let chunked = request
+                .headers()
+                .get_all(http::header::TRANSFER_ENCODING)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .filter(|coding| coding.trim().eq_ignore_ascii_case("chunked"))
+                .count();
+            if chunked <= 1 {
+                return None;
+            }
+            "`Transfer-Encoding` names `chunked` more than once"
+        }
+        _ => "an HTTP/1.1 request must have exactly one `Host` header",
+    };
+    Some(crate::Response::closing(crate::Rejection::bad_request(
+        reason,
+    )))
+}
+
+/// Accept failures, logged without flooding: file descriptors running out (`EMFILE`,
+/// `ENFILE`) back off, from 10 ms doubling to 1 s, and are logged once a second at most.
+#[derive(Default)]
+struct Backoff {
+    delay: Option<Duration>,
+    last_warning: Option<tokio::time::Instant>,
+    quiet: u64,
+}
+
+impl Backoff {
+    fn reset(&mut self) {
+        self.delay = None;
+    }
+
+    async fn failed(&mut self, error: &std::io::Error) {
+        // ENFILE (23) and EMFILE (24): the process or the system is out of descriptors.
+        let exhausted = matches!(error.raw_os_error(), Some(23 | 24));
+        if !exhausted {
+            // A connection reset before it was accepted, and the like: this one only.
+            tracing::debug!(%error, "accept failed");
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        if self
+            .last_warning
+            .is_none_or(|last| now - last >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                %error,
+                suppressed = self.quiet,
+                "accept failed: out of file descriptors; backing off (lower `App::max_connections` below the descriptor limit)"
+            );
+            self.last_warning = Some(now);
+            self.quiet = 0;
+        } else {
+            self.quiet += 1;
+        }
+        let delay = self.delay.map_or(Duration::from_millis(10), |delay| {
+            (delay * 2).min(Duration::from_secs(1))
+        });
+        self.delay = Some(delay);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request counted as being answered until it is written
+    /// (or dropped, when the connection goes).
+    struct Watched<B> {
+        #[pin]
+        body: B,
+        _answering: Answering,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Watched<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }

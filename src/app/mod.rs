@@ -204,9 +204,57 @@ impl App {
         self
     }
 
-    /// How long a connection may take to send a request's headers (default 30 s).
+    /// How long a connection may take to send a request's head (default 30 s): a client
+    /// that sends its headers too slowly, or a keep-alive connection idle between requests,
+    /// is closed after it. It never applies while a response is being written: a slow reader
+    /// is not a slow sender.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.blueprint_mut().settings.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a request body may go without sending data (default 30 s): a stalled upload
+    /// is cut with `408 Request Timeout`, and what it held is released.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.blueprint_mut().settings.body_read_timeout = timeout;
+        self
+    }
+
+    /// How many bytes all request bodies being read may hold together (default 64 MiB). A body
+    /// that would pass it waits for room, within the body read timeout (then `408`): many slow
+    /// uploads cannot hold the server's memory.
+    pub fn body_memory_limit(mut self, bytes: usize) -> Self {
+        self.blueprint_mut().settings.body_memory_limit = bytes;
+        self
+    }
+
+    /// How many connections the server holds open at once (default 4,096). At the cap it stops
+    /// accepting, and new connections wait in the kernel's backlog until one closes.
+    ///
+    /// # Panics
+    /// If `connections` is zero.
+    #[track_caller]
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        assert!(
+            connections > 0,
+            "`App::max_connections` takes at least one connection"
+        );
+        self.blueprint_mut().settings.max_connections = connections;
+        self
+    }
+
+    /// How long the server keeps accepting and serving after a stop signal (SIGTERM, SIGINT or
+    /// [`ServerHandle::shutdown`](crate::ServerHandle::shutdown)) before it stops accepting
+    /// (default 3 s; zero stops accepting at once).
+    ///
+    /// During the delay the readiness route answers `503` (`{"state":"draining"}`), so that a
+    /// load balancer takes the instance out of rotation, while every request is still served;
+    /// each HTTP/1.1 response carries `Connection: close`, so that clients move their next
+    /// request to another instance. Then the drain goes on as before: the server stops
+    /// accepting, HTTP/2 connections get GOAWAY, requests in flight finish within the grace
+    /// period. A second signal ends the delay and the grace period at once.
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.blueprint_mut().settings.drain_delay = delay;
         self
     }
 

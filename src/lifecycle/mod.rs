@@ -15,7 +15,7 @@ mod stop;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,6 +116,36 @@ struct Shared {
     hurry: watch::Sender<bool>,
     /// Set when the grace period is over: servers cut the connections still open.
     cut: watch::Sender<bool>,
+    /// Set when a server begins draining: not ready, though still serving.
+    draining: AtomicBool,
+    /// The bounds on reading request bodies.
+    body_limits: BodyLimits,
+}
+
+/// The bounds on reading a request body: its size, how long it may stall, and the memory that
+/// all bodies being read may hold together (a permit per byte).
+#[derive(Debug)]
+pub(crate) struct BodyLimits {
+    pub(crate) size: usize,
+    pub(crate) stall: Duration,
+    pub(crate) memory: Arc<tokio::sync::Semaphore>,
+    /// The memory bound, in bytes (the semaphore's permits when none is taken).
+    pub(crate) memory_limit: usize,
+}
+
+impl BodyLimits {
+    fn new(settings: &Settings) -> Self {
+        // A semaphore holds at most `Semaphore::MAX_PERMITS` permits.
+        let memory_limit = settings
+            .body_memory_limit
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        Self {
+            size: settings.body_limit,
+            stall: settings.body_read_timeout,
+            memory: Arc::new(tokio::sync::Semaphore::new(memory_limit)),
+            memory_limit,
+        }
+    }
 }
 
 struct Teardown {
@@ -198,9 +228,9 @@ impl Admitted {
         &self.shared.trigger
     }
 
-    /// The largest request body the app accepts, in bytes.
-    pub(crate) fn body_limit(&self) -> usize {
-        self.shared.settings.body_limit
+    /// The bounds on reading the request's body.
+    pub(crate) fn body_limits(&self) -> &BodyLimits {
+        &self.shared.body_limits
     }
 }
 
@@ -302,6 +332,17 @@ impl Running {
         async move {
             let _ = cut.wait_for(|cut| *cut).await;
         }
+    }
+
+    /// A server begins its drain: the readiness route answers `503`, and HTTP/1.1 responses
+    /// carry `Connection: close`, while requests are still served.
+    pub(crate) fn begin_drain(&self) {
+        self.shared.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a server is draining this app.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Relaxed)
     }
 
     pub(crate) fn settings(&self) -> &Settings {

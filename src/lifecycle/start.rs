@@ -2,7 +2,7 @@
 //! or each as soon as what it needs has started), and on a failure the rollback of whatever
 //! had started.
 
-use std::sync::atomic::{AtomicU8, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,8 @@ use tracing::Instrument;
 
 use super::stop::tear_down;
 use super::{
-    elapsed_ms, join_failure, watch_for_trigger, with_timeout, LifecycleState, LifespanTask, Live,
-    Running, Shared, StartedLifespan, Teardown,
+    elapsed_ms, join_failure, watch_for_trigger, with_timeout, BodyLimits, LifecycleState,
+    LifespanTask, Live, Running, Shared, StartedLifespan, Teardown,
 };
 use crate::blueprint::{Blueprint, Body, Kind, Registration, Settings};
 use crate::container::{Container, Produced};
@@ -330,6 +330,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             dependencies,
             container,
         };
+        let body_limits = BodyLimits::new(&settings);
         let shared = Arc::new(Shared {
             live: ArcSwapOption::from_pointee(live),
             state: AtomicU8::new(LifecycleState::Running.as_u8()),
@@ -342,6 +343,8 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             servers: watch::channel(0).0,
             hurry: watch::channel(false).0,
             cut: watch::channel(false).0,
+            draining: AtomicBool::new(false),
+            body_limits,
         });
         watch_for_trigger(&shared);
         tracing::info!(elapsed_ms = elapsed_ms(began), "started");

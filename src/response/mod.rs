@@ -153,6 +153,16 @@ impl Response {
         )
     }
 
+    /// An error answer that closes the connection (HTTP/1.1): what was left of the request
+    /// on the wire was not read.
+    pub(crate) fn closing(rejection: Rejection) -> Self {
+        let mut response = rejection.into_response();
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    }
+
     pub(crate) fn internal_error() -> Self {
         Self::error(StatusCode::INTERNAL_SERVER_ERROR)
     }
