@@ -330,14 +330,17 @@ fn builder() -> auto::Builder<TokioExecutor> {
 /// The header read timeout of one connection, kept without a timer per request.
 ///
 /// The connection counts the requests it began (hyper calls the service once a request's head
-/// is read) and those still being answered. A check every quarter of the timeout cuts the
-/// connection once it has been waiting for a request's head, with nothing in flight and no
-/// new request begun, for the whole timeout: a client that sends its headers too slowly, or
-/// an idle keep-alive connection, is closed between one and one and a quarter timeouts later.
+/// is read), those still being answered (until their body is handed over), and the bytes it
+/// wrote. A check every quarter of the timeout cuts the connection once, for the whole
+/// timeout, it has been waiting for a request's head with nothing in flight, no new request
+/// begun, and no response bytes leaving: a client that sends its headers too slowly, or an
+/// idle keep-alive connection, is closed between one and one and a quarter timeouts later. A
+/// slow reader of a response is not idle as long as its response moves.
 #[derive(Default)]
 struct HeadWatch {
     begun: AtomicU64,
     answering: AtomicUsize,
+    written: AtomicU64,
 }
 
 impl HeadWatch {
@@ -354,12 +357,18 @@ impl HeadWatch {
         let checks_needed = timeout.as_nanos().div_ceil(period.as_nanos()).max(1);
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let (mut seen, mut idle_checks) = (self.begun.load(Ordering::Relaxed), 0);
+        let progress = || {
+            (
+                self.begun.load(Ordering::Relaxed),
+                self.written.load(Ordering::Relaxed),
+            )
+        };
+        let (mut seen, mut idle_checks) = (progress(), 0);
         loop {
             ticks.tick().await;
-            let begun = self.begun.load(Ordering::Relaxed);
-            if begun != seen || self.answering.load(Ordering::Relaxed) > 0 {
-                (seen, idle_checks) = (begun, 0);
+            let now = progress();
+            if now != seen || self.answering.load(Ordering::Relaxed) > 0 {
+                (seen, idle_checks) = (now, 0);
             } else {
                 idle_checks += 1;
                 if idle_checks >= checks_needed {
@@ -367,6 +376,71 @@ impl HeadWatch {
                 }
             }
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's socket, counting the bytes written to it for its [`HeadWatch`].
+    struct Counted<IO> {
+        #[pin]
+        io: IO,
+        watch: Arc<HeadWatch>,
+    }
+}
+
+impl<IO: tokio::io::AsyncRead> tokio::io::AsyncRead for Counted<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.project().io.poll_read(cx, buf)
+    }
+}
+
+impl<IO: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Counted<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.project();
+        let written = this.io.poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &written {
+            this.watch.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        written
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.project();
+        let written = this.io.poll_write_vectored(cx, bufs);
+        if let std::task::Poll::Ready(Ok(n)) = &written {
+            this.watch.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
     }
 }
 
@@ -530,7 +604,13 @@ impl Acceptor {
         });
         let connection = self
             .builder
-            .serve_connection(TokioIo::new(stream), service)
+            .serve_connection(
+                TokioIo::new(Counted {
+                    io: stream,
+                    watch: Arc::clone(&watch),
+                }),
+                service,
+            )
             .into_owned();
         let connection = self.graceful.watch(connection);
         self.connections.spawn(async move {
@@ -541,7 +621,7 @@ impl Acceptor {
                     tracing::debug!(%peer, %error, "connection ended with an error");
                 },
                 () = watch.expired(header_read_timeout) => {
-                    tracing::debug!(%peer, "no request head within the header read timeout: closing");
+                    tracing::debug!(%peer, "idle for the header read timeout (no request head, no response moving): closing");
                 }
             }
         });
