@@ -43,7 +43,7 @@ impl Running {
     ) -> impl Future<Output = Response> + Send + 'static {
         let request = request.into();
         let running = self.clone();
-        async move { answer(&running, request.inner).await }
+        async move { answer(&running, request.inner).await.collect().await }
     }
 }
 
@@ -325,8 +325,8 @@ fn too_large(limit: usize) -> Response {
     ))
 }
 
-/// Turns a roadie response into an `http::Response` with a `Full` body, without copying it:
-/// what the server, the tower adapter and Lambda send.
-pub(crate) fn into_full(response: Response) -> http::Response<Full<Bytes>> {
-    response.into_http().map(Full::new)
+/// Turns a roadie response into an `http::Response` with a `Full` body, without copying a
+/// body in memory and collecting a streaming one: what the tower adapter and Lambda send.
+pub(crate) async fn into_full(response: Response) -> http::Response<Full<Bytes>> {
+    response.collect().await.into_http().map(Full::new)
 }

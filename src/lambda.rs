@@ -94,7 +94,8 @@ impl Handler {
         let running = self.running().await.map_err(Error::from)?;
         let request = into_http(request);
         let response = edge::answer(&running, request.map(edge::Streamed)).await;
-        let response = lambda_http::IntoResponse::into_response(edge::into_full(response)).await;
+        let response =
+            lambda_http::IntoResponse::into_response(edge::into_full(response).await).await;
         Ok(response)
     }
 }

@@ -596,7 +596,7 @@ impl Acceptor {
                 };
                 // The request counts as being answered until its body is written: a slow
                 // reader is not an idle connection.
-                Ok::<_, Infallible>(edge::into_full(response).map(|body| Watched {
+                Ok::<_, Infallible>(response.into_streaming().map(|body| Watched {
                     body,
                     _answering: answering,
                 }))

@@ -97,7 +97,7 @@ where
         ResponseFuture {
             inner: Box::pin(async move {
                 let response = edge::answer(&running, request.map(edge::Streamed)).await;
-                Ok(edge::into_full(response))
+                Ok(edge::into_full(response).await)
             }),
         }
     }

@@ -9,18 +9,24 @@ use serde::de::DeserializeOwned;
 
 use crate::error::BoxError;
 
+mod body;
 mod rejection;
+
+pub(crate) use self::body::ResponseBody;
+use self::body::StreamSlot;
 
 pub use self::rejection::{HttpError, Rejection};
 
-/// An HTTP response with its whole body in memory.
+/// An HTTP response: its whole body in memory, or a stream of chunks ([`Response::stream`]).
 ///
 /// What [`App::execute`](crate::App::execute) returns, and what every handler's return value
 /// turns into. The accessors are made for tests: `status()`, `headers()`, `text()`,
-/// `json::<T>()`.
+/// `json::<T>()`; `execute` collects a streaming body before it returns, so they see all of it.
 #[derive(Clone)]
 pub struct Response {
     inner: http::Response<Bytes>,
+    /// A streaming body, not collected yet; `inner`'s body is then empty.
+    stream: Option<StreamSlot>,
 }
 
 /// Marks a response made from the `Err` side of a handler's `Result`.
@@ -34,16 +40,84 @@ const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream")
 impl Response {
     /// An empty response with `status`.
     pub fn new(status: StatusCode) -> Self {
-        let mut inner = http::Response::new(Bytes::new());
-        *inner.status_mut() = status;
-        Self { inner }
+        Self::with_body(status, Bytes::new())
     }
 
     /// A response with `status` and a body, with no `Content-Type`.
     pub fn with_body(status: StatusCode, body: impl Into<Bytes>) -> Self {
         let mut inner = http::Response::new(body.into());
         *inner.status_mut() = status;
-        Self { inner }
+        Self {
+            inner,
+            stream: None,
+        }
+    }
+
+    /// A `200` response whose body is a stream of chunks, sent as they come (chunked over
+    /// HTTP/1.1), so that a large answer never has to exist whole in memory. An error from
+    /// the stream ends the response early (the connection is closed: the client sees it cut).
+    ///
+    /// [`App::execute`](crate::App::execute) collects the stream before it returns.
+    ///
+    /// ```
+    /// use roadie::prelude::*;
+    /// use std::convert::Infallible;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = App::new().get("/numbers", || async {
+    ///     let chunks = (1..=3).map(|n| Ok::<_, Infallible>(format!("{n}\n")));
+    ///     Response::stream(futures_util::stream::iter(chunks))
+    /// });
+    /// assert_eq!(app.execute(Request::get("/numbers")).await.text(), "1\n2\n3\n");
+    /// # }
+    /// ```
+    pub fn stream<S, B, E>(stream: S) -> Self
+    where
+        S: futures_util::Stream<Item = Result<B, E>> + Send + 'static,
+        B: Into<Bytes>,
+        E: Into<BoxError>,
+    {
+        let mut response = Self::new(StatusCode::OK);
+        response.stream = Some(StreamSlot::new(stream));
+        response
+    }
+
+    /// Whether the body is a stream not collected yet.
+    pub fn is_streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Reads a streaming body to its end into memory; a response in memory comes back as it
+    /// is. An error from the stream ends the body there, and is logged.
+    pub(crate) async fn collect(mut self) -> Self {
+        let Some(slot) = self.stream.take() else {
+            return self;
+        };
+        let Some(mut chunks) = slot.take() else {
+            return self;
+        };
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+            match chunk {
+                Ok(chunk) => body.extend_from_slice(&chunk),
+                Err(error) => {
+                    tracing::error!(%error, "a streaming response body failed; it ends here");
+                    break;
+                }
+            }
+        }
+        *self.inner.body_mut() = body.freeze();
+        self
+    }
+
+    /// The response as the server sends it: whole, or streamed.
+    pub(crate) fn into_streaming(self) -> http::Response<ResponseBody> {
+        let stream = self.stream.and_then(|slot| slot.take());
+        self.inner.map(|body| match stream {
+            Some(chunks) => ResponseBody::Stream(chunks),
+            None => ResponseBody::Full(Some(body)),
+        })
     }
 
     /// A response with a body and its content type, one of the constants below: they are
@@ -132,7 +206,8 @@ impl Response {
         self.inner.extensions_mut()
     }
 
-    /// Converts into an `http::Response`.
+    /// Converts into an `http::Response`. A streaming body that was not collected is not
+    /// part of it (its body is empty): [`App::execute`](crate::App::execute) collects streams.
     pub fn into_http(self) -> http::Response<Bytes> {
         self.inner
     }
@@ -143,6 +218,7 @@ impl Response {
 
     pub(crate) fn strip_body(&mut self) {
         *self.inner.body_mut() = Bytes::new();
+        self.stream = None;
     }
 
     /// A fixed error answer: `{"error": "Not Found"}` and the like.
@@ -188,6 +264,7 @@ impl<B: Into<Bytes>> From<http::Response<B>> for Response {
     fn from(response: http::Response<B>) -> Self {
         Self {
             inner: response.map(Into::into),
+            stream: None,
         }
     }
 }
