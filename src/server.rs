@@ -35,11 +35,13 @@ impl App {
     ///
     /// In order: binds `addr` (a port in use fails with [`Error::Io`] before any provider
     /// runs), starts the app (a failed start returns [`Error::Startup`] and never accepts a
-    /// request), then accepts HTTP/1.1 and HTTP/2 connections. On shutdown it stops
-    /// accepting, lets requests in flight finish within the grace period
-    /// ([`App::grace_period`]), cuts what is still open when it ends (a second signal ends
-    /// it at once), then runs the teardown; failures of the teardown come back as
-    /// [`Error::Shutdown`].
+    /// request), then accepts HTTP/1.1 and HTTP/2 connections, at most
+    /// [`App::max_connections`] at once. On shutdown it drains: not ready but still serving
+    /// for the drain delay ([`App::drain_delay`]), then it stops accepting, lets requests in
+    /// flight finish within the grace period ([`App::grace_period`]), cuts what is still open
+    /// when it ends (a second signal ends both at once), then runs the teardown; failures of
+    /// the teardown come back as [`Error::Shutdown`]. The guide's deployment chapter has the
+    /// whole sequence and every limit.
     ///
     /// ```no_run
     /// use roadie::prelude::*;
@@ -155,7 +157,7 @@ impl fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
-    /// Starts a graceful shutdown, like a first SIGTERM.
+    /// Starts a graceful shutdown, like a first SIGTERM: the drain delay, then the drain.
     pub fn shutdown(&self) {
         self.stop.send_if_modified(|stop| {
             let before = *stop;
