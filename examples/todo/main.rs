@@ -6,10 +6,37 @@
 //! curl -s localhost:3000/todos
 //! ```
 //!
+//! # Routes
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /todos?limit=50&after=0` | `200`, a JSON array of todos, oldest first (below) |
+//! | `POST /todos` `{"title": "..."}` | `201`, the new todo `{"id", "title", "done"}` |
+//! | `GET /todos/{id}` | `200`, the todo; `404` if there is none |
+//! | `PUT /todos/{id}` `{"title"?: "...", "done"?: bool}` | `200`, the todo as changed; `404` |
+//! | `DELETE /todos/{id}` | `204`; `404` |
+//! | `GET /ready` | `200` while running, `503` once stopping (for a load balancer) |
+//!
+//! - **Pages.** `GET /todos` lists at most `limit` todos (default 50, at most 100) with an id
+//!   above `after` (default 0). When more follow, a `Link: </todos?limit=50&after=50>;
+//!   rel="next"` header gives the next page's address; the last page has none. A `limit`
+//!   outside 1 to 100, or an `after` that is not a whole number, is `400` naming the
+//!   parameter: a client asking for more than the maximum is told, not shortened silently.
+//! - **Titles.** A title is trimmed, then must hold 1 to 500 characters; `POST` and `PUT`
+//!   check it with one function (`todos::Title::parse`), and answer a bad one alike: `422`
+//!   `{"error": "...", "parameter": "title"}`.
+//! - **A locked database.** Every query runs on tokio's blocking pool, never on a runtime
+//!   thread (`conn.rs`), so a query waiting for SQLite holds up no other request: `/ready`
+//!   and the other routes keep answering. A query waits at most the busy timeout for a lock
+//!   held by another connection or process, then the request is answered `503`
+//!   `{"error": "the database is busy; try again in a moment"}` with `Retry-After: 1`.
+//!
+//! # Set-up
+//!
 //! - The environment configures it, with defaults so that the command above needs no set-up:
 //!   `TODO_ADDR` (`127.0.0.1:3000`, read by `main`, since the socket is bound before any
 //!   provider runs), and, read by the `config` provider, `TODO_DATABASE` (a file in the
-//!   temporary directory) and `TODO_POOL_SIZE` (`4`).
+//!   temporary directory), `TODO_POOL_SIZE` (`4`) and `TODO_BUSY_TIMEOUT_MS` (`2000`).
 //! - `pool`, a startup provider, opens the connections and creates the table; it needs
 //!   `Config`, so it starts after `config`.
 //! - `connection`, a request-scoped dependency, takes a connection from the pool on first use
@@ -19,20 +46,23 @@
 //! SIGINT or SIGTERM stops it gracefully; a failed start prints the error and exits with 1.
 
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::time::Duration;
 
+mod conn;
 mod pool;
+mod todos;
 
+use conn::{blocking, Conn, DbError};
 use pool::Pool;
 use roadie::prelude::*;
-use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 
 /// Settings from the environment.
 #[derive(Debug, Clone)]
 struct Config {
     database: String,
     pool_size: usize,
+    /// How long a query waits for a lock held elsewhere before its request is answered `503`.
+    busy_timeout: Duration,
 }
 
 fn env_or(name: &str, default: impl FnOnce() -> String) -> String {
@@ -42,6 +72,9 @@ fn env_or(name: &str, default: impl FnOnce() -> String) -> String {
 #[on_startup]
 fn config() -> Result<Config, ConfigError> {
     let pool_size = env_or("TODO_POOL_SIZE", || "4".into());
+    let busy_timeout = env_or("TODO_BUSY_TIMEOUT_MS", || {
+        pool::DEFAULT_BUSY_TIMEOUT.as_millis().to_string()
+    });
     Ok(Config {
         database: env_or("TODO_DATABASE", || {
             let path = std::env::temp_dir().join("roadie-todo.sqlite3");
@@ -51,6 +84,10 @@ fn config() -> Result<Config, ConfigError> {
             Ok(0) | Err(_) => return Err(ConfigError::PoolSize(pool_size)),
             Ok(size) => size,
         },
+        busy_timeout: match busy_timeout.parse() {
+            Ok(millis) => Duration::from_millis(millis),
+            Err(_) => return Err(ConfigError::BusyTimeout(busy_timeout)),
+        },
     })
 }
 
@@ -58,27 +95,26 @@ fn config() -> Result<Config, ConfigError> {
 enum ConfigError {
     #[error("TODO_POOL_SIZE must be a whole number above 0, not {0:?}")]
     PoolSize(String),
+    #[error("TODO_BUSY_TIMEOUT_MS must be a whole number of milliseconds, not {0:?}")]
+    BusyTimeout(String),
 }
 
 #[on_startup] // needs Config: starts after `config`
-fn pool(config: &Config) -> Result<Pool, rusqlite::Error> {
-    Pool::open(&config.database, config.pool_size)
-}
-
-/// One connection, lent to one request.
-struct Conn(Mutex<Connection>);
-
-impl Conn {
-    fn with<T>(
-        &self,
-        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, HttpError> {
-        let connection = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        query(&connection).map_err(|error| {
-            tracing::error!(%error, "query failed");
-            HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "the database failed")
-        })
-    }
+async fn pool(config: &Config) -> Result<Pool, DbError> {
+    let Config {
+        database,
+        pool_size,
+        busy_timeout,
+    } = config.clone();
+    // Opening files, and waiting for a lock to set up the table: blocking work.
+    blocking(move || {
+        Ok(Pool::open_with_busy_timeout(
+            &database,
+            pool_size,
+            busy_timeout,
+        )?)
+    })
+    .await
 }
 
 #[dependency] // request-scoped: taken on first use, given back after the response
@@ -90,115 +126,21 @@ async fn connection(pool: Res<Pool>) -> Result<Scoped<Conn>, HttpError> {
         )
     })?;
     Ok(
-        Scoped::new(Conn(Mutex::new(connection))).on_release(move |conn, _outcome| async move {
-            pool.give_back(conn.0.into_inner().unwrap_or_else(|e| e.into_inner()));
+        Scoped::new(Conn::new(connection)).on_release(move |conn, _outcome| async move {
+            // Waits for nothing unless the request was cancelled mid-query: then for that
+            // query to finish, on the blocking pool.
+            if let Some(connection) = conn.into_connection().await {
+                pool.give_back(connection);
+            }
         }),
     )
 }
 
 #[on_shutdown]
-fn close_pool(pool: &Pool) -> Result<(), rusqlite::Error> {
-    let closed = pool.close()?;
+async fn close_pool(pool: Res<Pool>) -> Result<(), DbError> {
+    let closed = blocking(move || Ok(pool.close()?)).await?;
     println!("closed {closed} database connections");
     Ok(())
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Todo {
-    id: i64,
-    title: String,
-    done: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct NewTodo {
-    title: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Changes {
-    title: Option<String>,
-    done: Option<bool>,
-}
-
-fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Todo> {
-    Ok(Todo {
-        id: row.get(0)?,
-        title: row.get(1)?,
-        done: row.get(2)?,
-    })
-}
-
-fn not_found(id: i64) -> HttpError {
-    HttpError::new(StatusCode::NOT_FOUND, format!("there is no todo {id}"))
-}
-
-fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<Todo>> {
-    conn.prepare_cached("SELECT id, title, done FROM todos WHERE id = ?1")?
-        .query_row([id], row)
-        .optional()
-}
-
-#[get("/todos")]
-async fn list(conn: Dep<Conn>) -> Result<Json<Vec<Todo>>, HttpError> {
-    conn.with(|c| {
-        let mut statement = c.prepare_cached("SELECT id, title, done FROM todos ORDER BY id")?;
-        let todos = statement.query_map([], row)?.collect::<Result<_, _>>()?;
-        Ok(Json(todos))
-    })
-}
-
-#[post("/todos")]
-async fn create(
-    conn: Dep<Conn>,
-    Json(new): Json<NewTodo>,
-) -> Result<(StatusCode, Json<Todo>), HttpError> {
-    if new.title.trim().is_empty() {
-        return Err(HttpError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "a todo needs a title",
-        ));
-    }
-    let todo = conn.with(|c| {
-        c.execute("INSERT INTO todos (title) VALUES (?1)", [&new.title])?;
-        Ok(Todo {
-            id: c.last_insert_rowid(),
-            title: new.title,
-            done: false,
-        })
-    })?;
-    Ok((StatusCode::CREATED, Json(todo)))
-}
-
-#[get("/todos/{id}")]
-async fn read(Path(id): Path<i64>, conn: Dep<Conn>) -> Result<Json<Todo>, HttpError> {
-    conn.with(|c| find(c, id))?
-        .map(Json)
-        .ok_or_else(|| not_found(id))
-}
-
-#[put("/todos/{id}")]
-async fn update(
-    Path(id): Path<i64>,
-    conn: Dep<Conn>,
-    Json(changes): Json<Changes>,
-) -> Result<Json<Todo>, HttpError> {
-    let todo = conn.with(|c| {
-        c.execute(
-            "UPDATE todos SET title = COALESCE(?2, title), done = COALESCE(?3, done) WHERE id = ?1",
-            params![id, changes.title, changes.done],
-        )?;
-        find(c, id)
-    })?;
-    todo.map(Json).ok_or_else(|| not_found(id))
-}
-
-#[delete("/todos/{id}")]
-async fn remove(Path(id): Path<i64>, conn: Dep<Conn>) -> Result<StatusCode, HttpError> {
-    match conn.with(|c| c.execute("DELETE FROM todos WHERE id = ?1", [id]))? {
-        0 => Err(not_found(id)),
-        _ => Ok(StatusCode::NO_CONTENT),
-    }
 }
 
 /// The whole service; tests build it the same way and call `execute`.
@@ -208,11 +150,11 @@ fn app() -> App {
         .on_startup(pool)
         .dependency(connection)
         .on_shutdown(close_pool)
-        .route(list)
-        .route(create)
-        .route(read)
-        .route(update)
-        .route(remove)
+        .route(todos::list)
+        .route(todos::create)
+        .route(todos::read)
+        .route(todos::update)
+        .route(todos::remove)
         .readiness("/ready")
 }
 
@@ -245,86 +187,4 @@ async fn main() -> ExitCode {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The service on a database of its own, through `execute`: no socket.
-    fn test_app(name: &str) -> App {
-        let path = std::env::temp_dir().join(format!(
-            "roadie-todo-test-{name}-{}.sqlite3",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&path);
-        app().replace(roadie::value(Config {
-            database: path.to_string_lossy().into_owned(),
-            pool_size: 2,
-        }))
-    }
-
-    #[tokio::test]
-    async fn creates_reads_updates_and_deletes_a_todo() {
-        let app = test_app("crud");
-        let created = app
-            .execute(Request::post("/todos").json(&serde_json::json!({ "title": "pack the van" })))
-            .await;
-        assert_eq!(created.status(), 201);
-        let todo: Todo = created.json();
-        assert_eq!((todo.title.as_str(), todo.done), ("pack the van", false));
-
-        let read = app
-            .execute(Request::get(format!("/todos/{}", todo.id)))
-            .await;
-        assert_eq!(read.json::<Todo>().title, "pack the van");
-
-        let updated = app
-            .execute(
-                Request::put(format!("/todos/{}", todo.id))
-                    .json(&serde_json::json!({ "done": true })),
-            )
-            .await;
-        assert_eq!(updated.status(), 200);
-        assert!(updated.json::<Todo>().done);
-
-        let list = app.execute(Request::get("/todos")).await;
-        assert_eq!(list.json::<Vec<Todo>>().len(), 1);
-
-        let deleted = app
-            .execute(Request::delete(format!("/todos/{}", todo.id)))
-            .await;
-        assert_eq!(deleted.status(), 204);
-        let gone = app
-            .execute(Request::get(format!("/todos/{}", todo.id)))
-            .await;
-        assert_eq!(gone.status(), 404);
-        app.shutdown().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn gives_every_connection_back() {
-        let app = test_app("pool");
-        // More requests than connections: each must be given back for the next to run.
-        for _ in 0..10 {
-            assert_eq!(app.execute(Request::get("/todos")).await.status(), 200);
-        }
-        assert_eq!(app.execute(Request::get("/todos/999")).await.status(), 404);
-        let running = app.running().await.unwrap();
-        let pool = running.resource::<Pool>().unwrap();
-        assert_eq!(pool.idle(), 2);
-        drop(pool);
-        app.shutdown().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn rejects_bad_input() {
-        let app = test_app("bad");
-        let empty = app
-            .execute(Request::post("/todos").json(&serde_json::json!({ "title": " " })))
-            .await;
-        assert_eq!(empty.status(), 422);
-        let not_json = app.execute(Request::post("/todos").body("title")).await;
-        assert!(not_json.status().is_client_error());
-        let bad_id = app.execute(Request::get("/todos/abc")).await;
-        assert_eq!(bad_id.status(), 400);
-        app.shutdown().await.unwrap();
-    }
-}
+mod tests;
