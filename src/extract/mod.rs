@@ -5,6 +5,8 @@
 //! the request body). Each extractor says once, at registration, what it needs ([`Needs`]);
 //! that is how a missing resource becomes a startup error instead of a request-time 500.
 
+mod error;
+mod json_de;
 mod lifespan;
 mod path_de;
 mod request;

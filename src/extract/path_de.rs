@@ -1,71 +1,42 @@
-//! A serde deserializer over a matched route's path parameters.
+//! serde deserializers over a request's text parameters: a matched route's path parameters,
+//! and the query string's pairs.
 //!
-//! `Path<T>` reads them as one value (`Path<u64>`, when the route has one parameter), a tuple
-//! (`Path<(String, u32)>`, in path order), or a struct whose field names are the parameter names
-//! (`Path<Ids>`). Every error names the parameter that did not parse.
+//! `Path<T>` reads the path parameters as one value (`Path<u64>`, when the route has one
+//! parameter), a tuple (`Path<(String, u32)>`, in path order), or a struct whose field names
+//! are the parameter names (`Path<Ids>`). The query string is read with serde_urlencoded; when
+//! that fails, [`explain_query`] reads it again here to say which field was wrong. Every error
+//! is an [`InputError`] naming the parameter at fault.
 
-use std::fmt;
+use std::borrow::Cow;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
 
+use super::error::{expected, one_of, quoted, InputError};
 use super::Params;
 
-/// Why path parameters did not deserialize, and which one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PathError {
-    /// The parameter's name in the route pattern, when one parameter is at fault.
-    pub(crate) parameter: Option<String>,
-    pub(crate) message: String,
-}
-
-impl fmt::Display for PathError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.parameter {
-            Some(parameter) => write!(f, "parameter `{parameter}`: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for PathError {}
-
-impl de::Error for PathError {
-    fn custom<T: fmt::Display>(message: T) -> Self {
-        Self {
-            parameter: None,
-            message: message.to_string(),
-        }
-    }
-}
-
-impl PathError {
-    fn naming(mut self, parameter: &str) -> Self {
-        if self.parameter.is_none() {
-            self.parameter = Some(parameter.to_owned());
-        }
-        self
-    }
-}
-
 /// Deserializes `T` from the path parameters of one request.
-pub(crate) fn deserialize_path<T: DeserializeOwned>(params: &Params<'_>) -> Result<T, PathError> {
+pub(crate) fn deserialize_path<T: DeserializeOwned>(params: &Params<'_>) -> Result<T, InputError> {
     T::deserialize(PathDeserializer { params })
 }
 
-/// The whole set of parameters: a single value, a sequence, or a map by name.
+/// Why the query's `pairs` do not deserialize as `T`, if they do not.
+pub(crate) fn explain_query<T: DeserializeOwned>(pairs: &[(String, String)]) -> Option<InputError> {
+    T::deserialize(QueryDeserializer { pairs }).err()
+}
+
+/// The whole set of path parameters: a single value, a sequence, or a map by name.
 struct PathDeserializer<'p, 'r> {
     params: &'p [(&'r str, String)],
 }
 
 impl<'p> PathDeserializer<'p, '_> {
     /// The only parameter, for a request of one value.
-    fn single(&self, expected: &str) -> Result<ValueDeserializer<'p>, PathError> {
+    fn single(&self) -> Result<(&'p str, Text<'p>), InputError> {
         match self.params {
-            [(name, value)] => Ok(ValueDeserializer { name, value }),
-            params => Err(de::Error::custom(format!(
-                "expected one path parameter for {expected}, the route has {}; use a tuple or \
-                 a struct to read several",
+            [(name, value)] => Ok((name, Text(value))),
+            params => Err(InputError::shape(format!(
+                "the path has {} parameters where 1 is read",
                 params.len()
             ))),
         }
@@ -73,47 +44,47 @@ impl<'p> PathDeserializer<'p, '_> {
 }
 
 macro_rules! single_value {
-    ($($method:ident => $what:literal),* $(,)?) => {
+    ($($method:ident),* $(,)?) => {
         $(
-            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
-                let value = self.single($what)?;
-                value.$method(visitor).map_err(|error| error.naming(value.name))
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
+                let (name, value) = self.single()?;
+                value.$method(visitor).map_err(|error| error.at_key(name))
             }
         )*
     };
 }
 
 impl<'de> de::Deserializer<'de> for PathDeserializer<'_, '_> {
-    type Error = PathError;
+    type Error = InputError;
 
     single_value! {
-        deserialize_any => "a value",
-        deserialize_bool => "a bool",
-        deserialize_i8 => "an integer",
-        deserialize_i16 => "an integer",
-        deserialize_i32 => "an integer",
-        deserialize_i64 => "an integer",
-        deserialize_i128 => "an integer",
-        deserialize_u8 => "an integer",
-        deserialize_u16 => "an integer",
-        deserialize_u32 => "an integer",
-        deserialize_u64 => "an integer",
-        deserialize_u128 => "an integer",
-        deserialize_f32 => "a number",
-        deserialize_f64 => "a number",
-        deserialize_char => "a character",
-        deserialize_str => "a string",
-        deserialize_string => "a string",
-        deserialize_bytes => "bytes",
-        deserialize_byte_buf => "bytes",
-        deserialize_identifier => "an identifier",
+        deserialize_any,
+        deserialize_bool,
+        deserialize_i8,
+        deserialize_i16,
+        deserialize_i32,
+        deserialize_i64,
+        deserialize_i128,
+        deserialize_u8,
+        deserialize_u16,
+        deserialize_u32,
+        deserialize_u64,
+        deserialize_u128,
+        deserialize_f32,
+        deserialize_f64,
+        deserialize_char,
+        deserialize_str,
+        deserialize_string,
+        deserialize_bytes,
+        deserialize_byte_buf,
+        deserialize_identifier,
     }
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
         visitor.visit_some(self)
     }
 
-    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
         visitor.visit_unit()
     }
 
@@ -121,7 +92,7 @@ impl<'de> de::Deserializer<'de> for PathDeserializer<'_, '_> {
         self,
         _name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, PathError> {
+    ) -> Result<V::Value, InputError> {
         visitor.visit_unit()
     }
 
@@ -129,11 +100,11 @@ impl<'de> de::Deserializer<'de> for PathDeserializer<'_, '_> {
         self,
         _name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, PathError> {
+    ) -> Result<V::Value, InputError> {
         visitor.visit_newtype_struct(self)
     }
 
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
         visitor.visit_seq(Values {
             params: self.params.iter(),
         })
@@ -143,10 +114,10 @@ impl<'de> de::Deserializer<'de> for PathDeserializer<'_, '_> {
         self,
         len: usize,
         visitor: V,
-    ) -> Result<V::Value, PathError> {
+    ) -> Result<V::Value, InputError> {
         if len != self.params.len() {
-            return Err(de::Error::custom(format!(
-                "expected a tuple of {len} path parameters, the route has {}",
+            return Err(InputError::shape(format!(
+                "the path has {} parameters where {len} are read",
                 self.params.len()
             )));
         }
@@ -158,15 +129,12 @@ impl<'de> de::Deserializer<'de> for PathDeserializer<'_, '_> {
         _name: &'static str,
         len: usize,
         visitor: V,
-    ) -> Result<V::Value, PathError> {
+    ) -> Result<V::Value, InputError> {
         self.deserialize_tuple(len, visitor)
     }
 
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
-        visitor.visit_map(Named {
-            params: self.params.iter(),
-            value: None,
-        })
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
+        visitor.visit_map(Named::new(self.params))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -174,7 +142,7 @@ impl<'de> de::Deserializer<'de> for PathDeserializer<'_, '_> {
         _name: &'static str,
         _fields: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, PathError> {
+    ) -> Result<V::Value, InputError> {
         self.deserialize_map(visitor)
     }
 
@@ -183,35 +151,35 @@ impl<'de> de::Deserializer<'de> for PathDeserializer<'_, '_> {
         name: &'static str,
         variants: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, PathError> {
-        let value = self.single("an enum")?;
+    ) -> Result<V::Value, InputError> {
+        let (param, value) = self.single()?;
         value
             .deserialize_enum(name, variants, visitor)
-            .map_err(|error| error.naming(value.name))
+            .map_err(|error| error.at_key(param))
     }
 
-    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
         visitor.visit_unit()
     }
 }
 
-/// The parameters in path order, for a tuple.
+/// The path parameters in path order, for a tuple.
 struct Values<'p, 'r> {
     params: std::slice::Iter<'p, (&'r str, String)>,
 }
 
 impl<'de> de::SeqAccess<'de> for Values<'_, '_> {
-    type Error = PathError;
+    type Error = InputError;
 
     fn next_element_seed<S: DeserializeSeed<'de>>(
         &mut self,
         seed: S,
-    ) -> Result<Option<S::Value>, PathError> {
+    ) -> Result<Option<S::Value>, InputError> {
         match self.params.next() {
             Some((name, value)) => seed
-                .deserialize(ValueDeserializer { name, value })
+                .deserialize(Text(value))
                 .map(Some)
-                .map_err(|error| error.naming(name)),
+                .map_err(|error| error.at_key(name)),
             None => Ok(None),
         }
     }
@@ -221,34 +189,49 @@ impl<'de> de::SeqAccess<'de> for Values<'_, '_> {
     }
 }
 
-/// The parameters by name, for a struct or a map.
-struct Named<'p, 'r> {
-    params: std::slice::Iter<'p, (&'r str, String)>,
+/// Text parameters by name, for a struct or a map: the path's, or the query's pairs.
+struct Named<'p, K, V> {
+    params: std::slice::Iter<'p, (K, V)>,
     value: Option<(&'p str, &'p str)>,
 }
 
-impl<'de> de::MapAccess<'de> for Named<'_, '_> {
-    type Error = PathError;
+impl<'p, K, V> Named<'p, K, V> {
+    fn new(params: &'p [(K, V)]) -> Self {
+        Self {
+            params: params.iter(),
+            value: None,
+        }
+    }
+}
+
+impl<'de, K: AsRef<str>, V: AsRef<str>> de::MapAccess<'de> for Named<'_, K, V> {
+    type Error = InputError;
 
     fn next_key_seed<S: DeserializeSeed<'de>>(
         &mut self,
         seed: S,
-    ) -> Result<Option<S::Value>, PathError> {
+    ) -> Result<Option<S::Value>, InputError> {
         match self.params.next() {
             Some((name, value)) => {
-                self.value = Some((name, value));
-                seed.deserialize(name.into_deserializer()).map(Some)
+                let name = name.as_ref();
+                self.value = Some((name, value.as_ref()));
+                seed.deserialize(Text(name))
+                    .map(Some)
+                    .map_err(|error| error.about_key(name))
             }
             None => Ok(None),
         }
     }
 
-    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, PathError> {
+    fn next_value_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<S::Value, InputError> {
         match self.value.take() {
             Some((name, value)) => seed
-                .deserialize(ValueDeserializer { name, value })
-                .map_err(|error| error.naming(name)),
-            None => Err(de::Error::custom("a path value was read before its name")),
+                .deserialize(Text(value))
+                .map_err(|error| error.at_key(name)),
+            None => Err(de::Error::custom("a value was read before its name")),
         }
     }
 
@@ -257,31 +240,85 @@ impl<'de> de::MapAccess<'de> for Named<'_, '_> {
     }
 }
 
+/// The query string's pairs, read the way serde_urlencoded reads them: as a map by name (a
+/// struct, a `HashMap`), or as a sequence of pairs.
+struct QueryDeserializer<'p> {
+    pairs: &'p [(String, String)],
+}
+
+impl<'de> de::Deserializer<'de> for QueryDeserializer<'_> {
+    type Error = InputError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
+        visitor.visit_map(Named::new(self.pairs))
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
+        let pairs = self
+            .pairs
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()));
+        let mut pairs = de::value::MapDeserializer::new(pairs);
+        let value = visitor.visit_seq(&mut pairs)?;
+        pairs.end()?;
+        Ok(value)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
+        if self.pairs.is_empty() {
+            visitor.visit_unit()
+        } else {
+            Err(InputError::shape("the query string must be empty"))
+        }
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit_struct newtype_struct tuple tuple_struct map struct enum identifier
+        ignored_any
+    }
+}
+
 /// One parameter's text, parsed as the type asked for.
 #[derive(Clone, Copy)]
-struct ValueDeserializer<'p> {
-    name: &'p str,
-    value: &'p str,
+pub(crate) struct Text<'p>(pub(crate) &'p str);
+
+impl Text<'_> {
+    /// Describes an error of a visitor given this text: what the value must be, and the text.
+    fn describe(self, error: InputError, expected: Option<Cow<'static, str>>) -> InputError {
+        error.expecting(expected, || Some(quoted(self.0)))
+    }
 }
 
 macro_rules! parse_value {
-    ($($method:ident => $visit:ident($ty:ty)),* $(,)?) => {
+    ($($method:ident => $visit:ident($ty:tt)),* $(,)?) => {
         $(
-            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
-                match self.value.parse::<$ty>() {
-                    Ok(parsed) => visitor.$visit(parsed),
-                    Err(_) => Err(PathError {
-                        parameter: Some(self.name.to_owned()),
-                        message: format!("cannot parse `{}` as {}", self.value, stringify!($ty)),
-                    }),
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
+                match self.0.parse::<$ty>() {
+                    Ok(parsed) => visitor
+                        .$visit(parsed)
+                        .map_err(|error| self.describe(error, Some(expected!($ty).into()))),
+                    Err(_) => Err(InputError::unparsed(self.0, expected!($ty))),
                 }
             }
         )*
     };
 }
 
-impl<'de> de::Deserializer<'de> for ValueDeserializer<'_> {
-    type Error = PathError;
+macro_rules! text_value {
+    ($($method:ident => $expected:expr),* $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
+                visitor
+                    .visit_str(self.0)
+                    .map_err(|error| self.describe(error, $expected))
+            }
+        )*
+    };
+}
+
+impl<'de> de::Deserializer<'de> for Text<'_> {
+    type Error = InputError;
 
     parse_value! {
         deserialize_bool => visit_bool(bool),
@@ -300,11 +337,18 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'_> {
         deserialize_char => visit_char(char),
     }
 
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
-        visitor.visit_str(self.value)
+    text_value! {
+        deserialize_any => None,
+        deserialize_str => Some(expected!(text).into()),
+        deserialize_string => Some(expected!(text).into()),
+        deserialize_bytes => Some(expected!(text).into()),
+        deserialize_byte_buf => Some(expected!(text).into()),
+        deserialize_identifier => Some(expected!(text).into()),
+        deserialize_unit => None,
+        deserialize_ignored_any => None,
     }
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
         visitor.visit_some(self)
     }
 
@@ -312,33 +356,52 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'_> {
         self,
         _name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, PathError> {
+    ) -> Result<V::Value, InputError> {
         visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, InputError> {
+        self.deserialize_unit(visitor)
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _variants: &'static [&'static str],
+        variants: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, PathError> {
-        visitor.visit_enum(self.value.into_deserializer())
+    ) -> Result<V::Value, InputError> {
+        visitor
+            .visit_enum(self.0.into_deserializer())
+            .map_err(|error| self.describe(error, one_of(variants)))
     }
 
-    fn deserialize_seq<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, PathError> {
-        Err(self.unsupported("a sequence"))
+    fn deserialize_seq<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, InputError> {
+        Err(InputError::unsupported(expected!(list)))
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(
         self,
         _len: usize,
         _visitor: V,
-    ) -> Result<V::Value, PathError> {
-        Err(self.unsupported("a tuple"))
+    ) -> Result<V::Value, InputError> {
+        Err(InputError::unsupported(expected!(list)))
     }
 
-    fn deserialize_map<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, PathError> {
-        Err(self.unsupported("a map"))
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, InputError> {
+        self.deserialize_tuple(len, visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, InputError> {
+        Err(InputError::unsupported(expected!(object)))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -346,20 +409,7 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'_> {
         _name: &'static str,
         _fields: &'static [&'static str],
         _visitor: V,
-    ) -> Result<V::Value, PathError> {
-        Err(self.unsupported("a struct"))
-    }
-
-    forward_to_deserialize_any! {
-        str string bytes byte_buf unit unit_struct tuple_struct identifier ignored_any
-    }
-}
-
-impl ValueDeserializer<'_> {
-    fn unsupported(&self, what: &str) -> PathError {
-        PathError {
-            parameter: Some(self.name.to_owned()),
-            message: format!("one path parameter cannot be read as {what}"),
-        }
+    ) -> Result<V::Value, InputError> {
+        Err(InputError::unsupported(expected!(object)))
     }
 }

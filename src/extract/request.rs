@@ -7,6 +7,7 @@ use http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::error::{InputError, Source};
 use super::{Context, FromContext, FromRequest, Needs, Prepare, Rejection};
 use crate::names::short_type_name;
 use crate::response::{IntoResponse, Response, JSON};
@@ -14,7 +15,9 @@ use crate::response::{IntoResponse, Response, JSON};
 /// Typed path parameters: `/users/{id}` read as `Path<u64>`, several as a tuple
 /// `Path<(u64, String)>` or as a serde struct.
 ///
-/// A value that does not parse answers `400 Bad Request` naming the parameter.
+/// A value that does not parse answers `400 Bad Request` naming the parameter by its name in
+/// the route (`"parameter": "id"`) and saying what it must be; the value is quoted up to 64
+/// characters.
 ///
 /// ```
 /// use roadie::prelude::*;
@@ -45,16 +48,7 @@ impl<T: DeserializeOwned + Send + 'static> FromContext for Path<T> {
         let result = match &cx.request {
             Some(request) => super::path_de::deserialize_path::<T>(request.params)
                 .map(Path)
-                .map_err(|error| {
-                    let rejection =
-                        Rejection::bad_request(format!("invalid path: {}", error.message));
-                    match error.parameter {
-                        Some(parameter) => rejection.with_parameter(parameter),
-                        None => {
-                            rejection.with_parameter(format!("Path<{}>", short_type_name::<T>()))
-                        }
-                    }
-                }),
+                .map_err(|error| error.into_rejection(Source::Path, StatusCode::BAD_REQUEST)),
             None => Err(Rejection::internal(
                 "`Path` can only be read while handling a request",
             )),
@@ -72,7 +66,8 @@ impl<T> std::ops::Deref for Path<T> {
 
 /// The query string, deserialized with serde: `?page=2&per_page=10` as a struct.
 ///
-/// A query that does not parse answers `400 Bad Request` naming the field.
+/// A query that does not parse answers `400 Bad Request` naming the field (`"parameter":
+/// "page"`) and saying what it must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Query<T>(pub T);
 
@@ -93,10 +88,7 @@ impl<T: DeserializeOwned + Send + 'static> FromContext for Query<T> {
             let query = parts.uri.query().unwrap_or("");
             serde_urlencoded::from_str::<T>(query)
                 .map(Query)
-                .map_err(|error| {
-                    Rejection::bad_request(format!("invalid query string: {error}"))
-                        .with_parameter(format!("Query<{}>", short_type_name::<T>()))
-                })
+                .map_err(|_| query_rejection::<T>(query))
         });
         ready(result)
     }
@@ -109,10 +101,23 @@ impl<T> std::ops::Deref for Query<T> {
     }
 }
 
+/// Why `query` is not a `T`, in the client's terms: serde_urlencoded's error says neither
+/// which field nor why in words of its own, so the pairs are read again to find out.
+#[cold]
+fn query_rejection<T: DeserializeOwned>(query: &str) -> Rejection {
+    // Reading a query as pairs of text cannot fail: bad escapes are kept as they are.
+    let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
+    super::path_de::explain_query::<T>(&pairs)
+        .unwrap_or_else(InputError::unexplained)
+        .into_rejection(Source::Query, StatusCode::BAD_REQUEST)
+}
+
 /// A JSON body in (as the last handler parameter) or out (as a response).
 ///
 /// In, the request must say `Content-Type: application/json` (else `415`); a body that is not
-/// JSON answers `400`, and JSON of the wrong shape `422`, each naming what was wrong.
+/// JSON answers `400` (saying where, by line and column), and JSON of the wrong shape `422`,
+/// naming the field by its path in the JSON (`"parameter": "items[0].title"`) and saying in
+/// plain words what it must be. Rejections about the body as a whole name `"body"`.
 /// Out, the value is serialized with `Content-Type: application/json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Json<T>(pub T);
@@ -159,28 +164,58 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest for Json<T> {
         cx: &'a mut Context<'_>,
         body: Bytes,
     ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
-        let parameter = || format!("Json<{}>", short_type_name::<T>());
         let result = cx.request_parts("Json").and_then(|parts| {
             if !is_json(parts) {
                 return Err(Rejection::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "expected a request with `Content-Type: application/json`",
                 )
-                .with_parameter(parameter()));
+                .with_parameter(BODY));
             }
             serde_json::from_slice::<T>(&body)
                 .map(Json)
-                .map_err(|error| {
-                    let status = match error.classify() {
-                        serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
-                        _ => StatusCode::BAD_REQUEST,
-                    };
-                    Rejection::new(status, format!("invalid JSON body: {error}"))
-                        .with_parameter(parameter())
-                })
+                .map_err(|_| json_rejection::<T>(&body))
         });
         ready(result)
     }
+}
+
+/// The parameter a rejection of the body as a whole names.
+const BODY: &str = "body";
+
+/// Why `body` is not a `T`, in the client's terms: `400` when it is not JSON at all (where,
+/// by line and column), `422` when it is JSON of the wrong shape (which field, and why).
+#[cold]
+fn json_rejection<T: DeserializeOwned>(body: &[u8]) -> Rejection {
+    use serde_json::error::Category;
+
+    // Read again as a `Value`, to tell the two apart: serde_json stops at the first value of
+    // the wrong shape, before it has seen the rest, and reports some shapes (a list longer
+    // than a tuple, a key that is not a number) as syntax.
+    let error = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => {
+            return super::json_de::explain_json::<T>(&value)
+                .unwrap_or_else(InputError::unexplained)
+                .into_rejection(Source::Body, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(error) => error,
+    };
+    let message = if body.iter().all(u8::is_ascii_whitespace) {
+        "the body is empty; expected JSON".to_owned()
+    } else if error.classify() == Category::Eof {
+        format!(
+            "the body is not valid JSON: it ends too soon (line {}, column {})",
+            error.line(),
+            error.column()
+        )
+    } else {
+        format!(
+            "the body is not valid JSON (line {}, column {})",
+            error.line(),
+            error.column()
+        )
+    };
+    Rejection::bad_request(message).with_parameter(BODY)
 }
 
 impl FromRequest for Bytes {
@@ -216,8 +251,11 @@ impl FromRequest for String {
         body: Bytes,
     ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
         ready(String::from_utf8(Vec::from(body)).map_err(|error| {
-            Rejection::bad_request(format!("the body is not valid UTF-8: {error}"))
-                .with_parameter("String")
+            Rejection::bad_request(format!(
+                "the body is not valid UTF-8 text (at byte {})",
+                error.utf8_error().valid_up_to()
+            ))
+            .with_parameter(BODY)
         }))
     }
 }

@@ -8,7 +8,11 @@ use super::{IntoResponse, Response};
 
 /// Why a parameter could not be extracted: the status to answer with, the parameter, and why.
 ///
-/// It answers with a JSON body `{"error": "...", "parameter": "..."}`.
+/// It answers with a JSON body `{"error": "...", "parameter": "..."}`. roadie's own extractors
+/// name the parameter as the client knows it (`id` for a path parameter, `page` for a query
+/// field, `items[0].title` for a JSON field, `body` for the body as a whole) and say what was
+/// wrong without Rust type names or a library's error text; a `5xx` sends only its status's
+/// reason, and logs the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     status: StatusCode,
@@ -36,7 +40,7 @@ impl Rejection {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
-    /// Names the parameter that was rejected.
+    /// Names the parameter that was rejected, in the client's terms (`id`, `title`, `body`).
     pub fn with_parameter(mut self, parameter: impl Into<String>) -> Self {
         self.parameter = Some(parameter.into());
         self
