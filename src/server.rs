@@ -18,7 +18,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -343,14 +342,31 @@ struct HeadWatch {
     begun: AtomicU64,
     answering: AtomicUsize,
     written: AtomicU64,
+    /// Notified when the connection's first request begins.
+    first: tokio::sync::Notify,
 }
 
 impl HeadWatch {
     /// Marks a request as begun and being answered, until the guard is dropped.
     fn begin(self: &Arc<Self>) -> Answering {
-        self.begun.fetch_add(1, Ordering::Relaxed);
+        if self.begun.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.first.notify_waiters();
+        }
         self.answering.fetch_add(1, Ordering::Relaxed);
         Answering(Arc::clone(self))
+    }
+
+    /// Resolves once the connection's first request has begun.
+    async fn first_request(&self) {
+        loop {
+            let notified = self.first.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.begun.load(Ordering::Relaxed) > 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Resolves once the connection has waited for a request's head for `timeout`.
@@ -462,9 +478,10 @@ type Slot = tokio::sync::OwnedSemaphorePermit;
 ///
 /// The drain, in order: the readiness route turns `503` and HTTP/1.1 responses carry
 /// `Connection: close`, while the server still accepts and serves for the drain delay; then it
-/// stops accepting, and connections finish their requests and close (HTTP/2 with GOAWAY, an
-/// idle HTTP/1.1 connection between requests) within the grace period; then what is still
-/// open is cut, and the teardown runs.
+/// accepts what is already waiting in the backlog and stops accepting; connections finish
+/// their requests and close (HTTP/2 with GOAWAY, an idle HTTP/1.1 connection between requests,
+/// a connection accepted last after its first request) within the grace period; then what is
+/// still open is cut, and the teardown runs.
 async fn serve(
     listener: TcpListener,
     running: Running,
@@ -473,7 +490,7 @@ async fn serve(
     let attachment = running.attach_server();
     let acceptor = Acceptor {
         builder: builder(),
-        graceful: GracefulShutdown::new(),
+        closing: watch::channel(false).0,
         connections: JoinSet::new(),
         slots: Arc::new(tokio::sync::Semaphore::new(
             running
@@ -512,9 +529,11 @@ async fn serve(
             () = acceptor.accept_forever(&listener) => unreachable!("accepting never ends by itself"),
         }
     }
-    drop(listener);
+    // Connections the kernel completed before now were asked for by clients that already
+    // sent, or are sending, a request: accept them rather than reset them with the listener.
+    acceptor.accept_backlog(listener);
     let Acceptor {
-        graceful,
+        closing,
         mut connections,
         ..
     } = acceptor;
@@ -522,34 +541,36 @@ async fn serve(
         connections = connections.len(),
         "stopped accepting; draining"
     );
-    running.trigger_shutdown();
+    closing.send_replace(true);
 
-    // Drain: connections finish their requests and close; the grace period (kept by the
-    // lifecycle) or a second signal cuts the rest.
+    // Drain: connections finish their requests and close, still served (each response
+    // closing its connection); the grace period or a second signal cuts the rest. An app that
+    // stopped itself keeps its grace period in the lifecycle.
+    let grace = running.settings().grace_period;
     let cut = running.cut_requested();
     let drained = tokio::select! {
-        () = graceful.shutdown() => true,
+        () = async { while connections.join_next().await.is_some() {} } => true,
+        () = tokio::time::sleep(grace) => false,
         () = cut => false,
-        () = async {
-            triggers.reached(Stop::Now).await;
-            running.skip_grace();
-            std::future::pending::<()>().await
-        } => false,
+        () = triggers.reached(Stop::Now) => false,
     };
     if !drained {
         tracing::warn!("the grace period is over: cutting the connections still open");
+        running.skip_grace();
         connections.abort_all();
+        while connections.join_next().await.is_some() {}
     }
-    while connections.join_next().await.is_some() {}
     drop(attachment);
 
+    running.trigger_shutdown();
     running.shutdown().await.map_err(Error::from)
 }
 
 /// Accepts connections, up to the cap, and serves each on a task of its own.
 struct Acceptor {
     builder: auto::Builder<TokioExecutor>,
-    graceful: GracefulShutdown,
+    /// Set when the connections are to close: each does, between requests.
+    closing: watch::Sender<bool>,
     connections: JoinSet<()>,
     /// One permit per open connection: at the cap, accepting waits for one to close.
     slots: Arc<tokio::sync::Semaphore>,
@@ -573,14 +594,34 @@ impl Acceptor {
             match listener.accept().await {
                 Ok((stream, peer)) => {
                     self.backoff.reset();
-                    self.spawn(stream, peer, slot);
+                    self.spawn(stream, peer, Some(slot));
                 }
                 Err(error) => self.backoff.failed(&error).await,
             }
         }
     }
 
-    fn spawn(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr, slot: Slot) {
+    /// Accepts the connections waiting in the listener's backlog, then closes it.
+    fn accept_backlog(&mut self, listener: TcpListener) {
+        let Ok(listener) = listener.into_std() else {
+            return;
+        };
+        while let Ok((stream, peer)) = listener.accept() {
+            let stream = stream
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpStream::from_std(stream));
+            match stream {
+                // Past the cap, these few are served all the same: they are already here.
+                Ok(stream) => {
+                    let slot = Arc::clone(&self.slots).try_acquire_owned().ok();
+                    self.spawn(stream, peer, slot);
+                }
+                Err(error) => tracing::debug!(%peer, %error, "could not take over a connection"),
+            }
+        }
+    }
+
+    fn spawn(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr, slot: Option<Slot>) {
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
         }
@@ -614,16 +655,39 @@ impl Acceptor {
                 service,
             )
             .into_owned();
-        let connection = self.graceful.watch(connection);
+        let mut closing = self.closing.subscribe();
         self.connections.spawn(async move {
             let _slot = slot;
-            tokio::select! {
-                result = connection => if let Err(error) = result {
-                    // Bad input on the wire costs this connection only.
-                    tracing::debug!(%peer, %error, "connection ended with an error");
-                },
-                () = watch.expired(header_read_timeout) => {
-                    tracing::debug!(%peer, "idle for the header read timeout (no request head, no response moving): closing");
+            tokio::pin!(connection);
+            let expired = watch.expired(header_read_timeout);
+            tokio::pin!(expired);
+            // Once the server closes its connections: a connection that has not begun a
+            // request yet was opened to send one, so that request is answered first.
+            let asked = async {
+                let _ = closing.wait_for(|closing| *closing).await;
+                watch.first_request().await;
+            };
+            tokio::pin!(asked);
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(error) = result {
+                            // Bad input on the wire costs this connection only.
+                            tracing::debug!(%peer, %error, "connection ended with an error");
+                        }
+                        return;
+                    }
+                    () = &mut expired => {
+                        tracing::debug!(%peer, "idle for the header read timeout (no request head, no response moving): closing");
+                        return;
+                    }
+                    () = &mut asked, if !closing => {
+                        // HTTP/2: GOAWAY; HTTP/1.1: close once the request in flight is
+                        // answered, or now if idle.
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
                 }
             }
         });
