@@ -1,5 +1,6 @@
 //! The peer that `scripts/load.sh` measures the `todo` example against: the same read route
-//! (`GET /todos/{id}`) on axum, over the same SQLite pool, doing the same work per request.
+//! (`GET /todos/{id}`) on axum, over the same SQLite pool, doing the same work per request
+//! (the query on the blocking pool, as the roadie example runs it).
 //!
 //! ```sh
 //! TODO_ADDR=127.0.0.1:3001 cargo run --release --example todo_axum
@@ -28,19 +29,25 @@ async fn read(
     Path(id): Path<i64>,
 ) -> Result<Json<Todo>, StatusCode> {
     let connection = pool.take().await.ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
-    let found = connection
-        .prepare_cached("SELECT id, title, done FROM todos WHERE id = ?1")
-        .and_then(|mut statement| {
-            statement
-                .query_row([id], |row| {
-                    Ok(Todo {
-                        id: row.get(0)?,
-                        title: row.get(1)?,
-                        done: row.get(2)?,
+    // As the roadie example does: the query runs on the blocking pool, never on the runtime.
+    let (connection, found) = tokio::task::spawn_blocking(move || {
+        let found = connection
+            .prepare_cached("SELECT id, title, done FROM todos WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement
+                    .query_row([id], |row| {
+                        Ok(Todo {
+                            id: row.get(0)?,
+                            title: row.get(1)?,
+                            done: row.get(2)?,
+                        })
                     })
-                })
-                .optional()
-        });
+                    .optional()
+            });
+        (connection, found)
+    })
+    .await
+    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     pool.give_back(connection);
     match found {
         Ok(Some(todo)) => Ok(Json(todo)),

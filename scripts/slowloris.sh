@@ -8,11 +8,11 @@
 # request was served meanwhile (and the slowest), and what became of each slow client: with
 # the defaults (30 s header and body read timeouts), stalled heads and bodies are cut once
 # they have been silent for 30 s, and slow readers read to the end. Loopback only; bounded in
-# time; the server is stopped on exit.
+# time; the server is stopped on exit. RUST_LOG and SERVER_LOG (a file for its log) pass through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=${1:-40}
+seconds=${1:-100}
 heads=${2:-200}
 bodies=${3:-200}
 readers=${4:-50}
@@ -29,8 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export RUST_LOG=warn TODO_ADDR=$addr TODO_DATABASE=$work/slow.sqlite3
-target/release/examples/todo >"$work/server.log" 2>&1 &
+export RUST_LOG=${RUST_LOG:-warn} TODO_ADDR=$addr TODO_DATABASE=$work/slow.sqlite3
+target/release/examples/todo >"${SERVER_LOG:-$work/server.log}" 2>&1 &
 server=$!
 for _ in $(seq 200); do
   curl -fsS -o /dev/null "http://$addr/ready" 2>/dev/null && break

@@ -132,7 +132,10 @@ where
     };
     loop {
         let frame = match tokio::time::timeout(limits.stall, body.as_mut().frame()).await {
-            Err(_) => return Err(stalled()),
+            Err(_) => {
+                tracing::debug!(read = length, "the request body stalled");
+                return Err(stalled());
+            }
             Ok(None) => break,
             Ok(Some(Err(error))) => {
                 let error: BoxError = error.into();
@@ -165,7 +168,13 @@ where
                     None => held = Some(permit),
                 },
                 // The semaphore is never closed; a wait past the stall timeout is a stall.
-                _ => return Err(stalled()),
+                _ => {
+                    tracing::debug!(
+                        read = length,
+                        "no room for the request body within the stall timeout"
+                    );
+                    return Err(stalled());
+                }
             }
         }
         chunks.push(data.copy_to_bytes(size));
