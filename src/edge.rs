@@ -43,7 +43,7 @@ impl Running {
     ) -> impl Future<Output = Response> + Send + 'static {
         let request = request.into();
         let running = self.clone();
-        async move { answer(&running, request.inner).await.collect().await }
+        async move { answer_in_process(&running, request.inner).await }
     }
 }
 
@@ -57,8 +57,11 @@ pub(crate) trait IncomingBody: Send {
         self,
         parts: &http::request::Parts,
         limits: &BodyLimits,
-    ) -> impl Future<Output = Result<(Bytes, Held), Response>> + Send;
+    ) -> impl Future<Output = Result<(Bytes, Held), Refused>> + Send;
 }
+
+/// The answer that refuses a body; boxed, so that the common way through stays small.
+pub(crate) type Refused = Box<Response>;
 
 /// The share of the body memory bound that a request's body holds until the request ends.
 pub(crate) type Held = Option<OwnedSemaphorePermit>;
@@ -68,9 +71,9 @@ impl IncomingBody for Bytes {
         self,
         _parts: &http::request::Parts,
         limits: &BodyLimits,
-    ) -> Result<(Bytes, Held), Response> {
+    ) -> Result<(Bytes, Held), Refused> {
         if self.len() > limits.size {
-            return Err(too_large(limits.size));
+            return Err(Box::new(too_large(limits.size)));
         }
         Ok((self, None))
     }
@@ -89,7 +92,7 @@ where
         self,
         parts: &http::request::Parts,
         limits: &BodyLimits,
-    ) -> Result<(Bytes, Held), Response> {
+    ) -> Result<(Bytes, Held), Refused> {
         let Streamed(body) = self;
         // Most reads carry no body: nothing to check or collect.
         if body.is_end_stream() {
@@ -103,7 +106,7 @@ where
             .unwrap_or(0)
             .max(body.size_hint().lower());
         if declared > limits.size as u64 {
-            return Err(too_large(limits.size));
+            return Err(Box::new(too_large(limits.size)));
         }
         read_bounded(body, limits).await
     }
@@ -112,7 +115,7 @@ where
 /// Reads a body frame by frame: each frame must come within the stall timeout, the whole
 /// within the size limit, and each byte takes a permit of the memory bound shared by every
 /// body in flight (waiting for one counts against the stall timeout too).
-async fn read_bounded<B>(body: B, limits: &BodyLimits) -> Result<(Bytes, Held), Response>
+async fn read_bounded<B>(body: B, limits: &BodyLimits) -> Result<(Bytes, Held), Refused>
 where
     B: http_body::Body,
     B::Error: Into<BoxError>,
@@ -134,15 +137,15 @@ where
         let frame = match tokio::time::timeout(limits.stall, body.as_mut().frame()).await {
             Err(_) => {
                 tracing::debug!(read = length, "the request body stalled");
-                return Err(stalled());
+                return Err(Box::new(stalled()));
             }
             Ok(None) => break,
             Ok(Some(Err(error))) => {
                 let error: BoxError = error.into();
                 tracing::debug!(%error, "the request body could not be read");
-                return Err(Response::closing(Rejection::bad_request(
+                return Err(Box::new(Response::closing(Rejection::bad_request(
                     "the request body could not be read to its end",
-                )));
+                ))));
             }
             Ok(Some(Ok(frame))) => frame,
         };
@@ -152,7 +155,7 @@ where
         let size = data.remaining();
         length += size;
         if length > limits.size {
-            return Err(too_large(limits.size));
+            return Err(Box::new(too_large(limits.size)));
         }
         // A chunk larger than the whole bound takes all of it.
         let wanted = u32::try_from(size.min(limits.memory_limit)).unwrap_or(u32::MAX);
@@ -173,7 +176,7 @@ where
                         read = length,
                         "no room for the request body within the stall timeout"
                     );
-                    return Err(stalled());
+                    return Err(Box::new(stalled()));
                 }
             }
         }
@@ -191,6 +194,21 @@ where
         }
     };
     Ok((body, held))
+}
+
+/// Answers a request in memory, as in-process callers (`execute`) get it: a streaming body
+/// is read to its end.
+pub(crate) async fn answer_in_process(
+    running: &Running,
+    request: http::Request<Bytes>,
+) -> Response {
+    let response = answer(running, request).await;
+    if response.is_streaming() {
+        // Boxed: most responses are in memory, and carry no collection in their future.
+        Box::pin(response.collect()).await
+    } else {
+        response
+    }
 }
 
 /// Answers one request, whatever its body: the whole edge, steps 1 to 4.
@@ -212,7 +230,7 @@ pub(crate) async fn answer<B: IncomingBody>(
             drop(held);
             response
         }
-        Err(refused) => refused,
+        Err(refused) => *refused,
     };
     if draining {
         // Clients move their next request elsewhere: this instance is going away.

@@ -88,7 +88,7 @@ impl App {
                 None => Box::pin(lazy.get_or_start(blueprint)).await,
             };
             match started {
-                Ok(running) => edge::answer(running, request.inner).await.collect().await,
+                Ok(running) => edge::answer_in_process(running, request.inner).await,
                 Err(error) => {
                     tracing::error!(%error, "request refused: the app failed to start");
                     edge::startup_failed()
