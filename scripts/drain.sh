@@ -17,25 +17,8 @@ connections=${2:-64}
 before=${3:-5}
 addr=127.0.0.1:3910
 
-echo "== building the example (release)"
-cargo build --release --quiet --example todo
-
-work=$(mktemp -d)
-server=""
-cleanup() {
-  if [ -n "$server" ]; then kill -KILL "$server" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_ready() {
-  for _ in $(seq 200); do
-    curl -fsS -o /dev/null "http://$addr/ready" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "the server did not become ready" >&2
-  return 1
-}
+# shellcheck source=scripts/example.sh
+. scripts/example.sh
 
 export RUST_LOG=warn TODO_ADDR=$addr
 failed=0

@@ -18,24 +18,13 @@ bodies=${3:-200}
 readers=${4:-50}
 addr=127.0.0.1:3920
 
-echo "== building the example (release)"
-cargo build --release --quiet --example todo
-
-work=$(mktemp -d)
-server=""
-cleanup() {
-  if [ -n "$server" ]; then kill -KILL "$server" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/example.sh
+. scripts/example.sh
 
 export RUST_LOG=${RUST_LOG:-warn} TODO_ADDR=$addr TODO_DATABASE=$work/slow.sqlite3
 target/release/examples/todo >"${SERVER_LOG:-$work/server.log}" 2>&1 &
 server=$!
-for _ in $(seq 200); do
-  curl -fsS -o /dev/null "http://$addr/ready" 2>/dev/null && break
-  sleep 0.05
-done
+wait_ready
 # A full page to read: 100 todos of 400 characters.
 title=$(printf 'x%.0s' $(seq 400))
 for i in $(seq 100); do
