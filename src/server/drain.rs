@@ -1,0 +1,227 @@
+//! Accepting and draining: connections up to the cap, quiet back-off when descriptors run
+//! out, and the drain sequence from the stop signal to the teardown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioExecutor;
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::connection::{self, builder};
+use super::{Stop, Triggers};
+use crate::error::Error;
+use crate::lifecycle::Running;
+
+/// What keeps a connection counted while it is open: its place under the connection cap.
+type Slot = tokio::sync::OwnedSemaphorePermit;
+
+/// Accepts until shutdown, drains, cuts, and tears down.
+///
+/// The drain, in order: the readiness route turns `503` and HTTP/1.1 responses carry
+/// `Connection: close`, while the server still accepts and serves for the drain delay; then it
+/// accepts what is already waiting in the backlog and stops accepting; connections finish
+/// their requests and close (HTTP/2 with GOAWAY, an idle HTTP/1.1 connection between requests,
+/// a connection accepted last after its first request) within the grace period; then what is
+/// still open is cut, and the teardown runs.
+pub(super) async fn serve(
+    listener: TcpListener,
+    running: Running,
+    triggers: &mut Triggers,
+) -> Result<(), Error> {
+    let attachment = running.attach_server();
+    let acceptor = Acceptor {
+        builder: builder(),
+        closing: watch::channel(false).0,
+        connections: JoinSet::new(),
+        slots: Arc::new(tokio::sync::Semaphore::new(
+            running
+                .settings()
+                .max_connections
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        )),
+        running: running.clone(),
+        backoff: Backoff::default(),
+    };
+    let mut acceptor = acceptor;
+    tracing::info!("serving");
+
+    // Serve until a stop is asked for: by a signal or a handle (a deploy: drain with the
+    // delay), or by the app itself through a `Shutdown` handle (it stops at once).
+    let requested = running.shutdown_requested();
+    tokio::pin!(requested);
+    let deploy = tokio::select! {
+        biased;
+        () = triggers.reached(Stop::Graceful) => true,
+        () = &mut requested => false,
+        () = acceptor.accept_forever(&listener) => unreachable!("accepting never ends by itself"),
+    };
+
+    running.begin_drain();
+    let delay = running.settings().drain_delay;
+    if deploy && !delay.is_zero() {
+        tracing::info!(
+            delay_ms = delay.as_millis() as u64,
+            "draining: not ready, still serving until the delay ends"
+        );
+        tokio::select! {
+            biased;
+            () = triggers.reached(Stop::Now) => running.skip_grace(),
+            () = tokio::time::sleep(delay) => {}
+            () = acceptor.accept_forever(&listener) => unreachable!("accepting never ends by itself"),
+        }
+    }
+    // Connections the kernel completed before now were asked for by clients that already
+    // sent, or are sending, a request: accept them rather than reset them with the listener.
+    acceptor.accept_backlog(listener);
+    let Acceptor {
+        closing,
+        mut connections,
+        ..
+    } = acceptor;
+    tracing::info!(
+        connections = connections.len(),
+        "stopped accepting; draining"
+    );
+    closing.send_replace(true);
+
+    // Drain: connections finish their requests and close, still served (each response
+    // closing its connection); the grace period or a second signal cuts the rest. An app that
+    // stopped itself keeps its grace period in the lifecycle.
+    let grace = running.settings().grace_period;
+    let cut = running.cut_requested();
+    let drained = tokio::select! {
+        () = async { while connections.join_next().await.is_some() {} } => true,
+        () = tokio::time::sleep(grace) => false,
+        () = cut => false,
+        () = triggers.reached(Stop::Now) => false,
+    };
+    if !drained {
+        tracing::warn!("the grace period is over: cutting the connections still open");
+        running.skip_grace();
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
+    drop(attachment);
+
+    running.trigger_shutdown();
+    running.shutdown().await.map_err(Error::from)
+}
+
+/// Accepts connections, up to the cap, and serves each on a task of its own.
+struct Acceptor {
+    builder: auto::Builder<TokioExecutor>,
+    /// Set when the connections are to close: each does, between requests.
+    closing: watch::Sender<bool>,
+    connections: JoinSet<()>,
+    /// One permit per open connection: at the cap, accepting waits for one to close.
+    slots: Arc<tokio::sync::Semaphore>,
+    running: Running,
+    backoff: Backoff,
+}
+
+impl Acceptor {
+    /// Accepts and serves until dropped (cancelled by the caller's `select!`).
+    async fn accept_forever(&mut self, listener: &TcpListener) {
+        loop {
+            // Reap finished connections as they end, so the set does not grow.
+            while self.connections.try_join_next().is_some() {}
+            let slot = tokio::select! {
+                slot = Arc::clone(&self.slots).acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => return std::future::pending().await,
+                },
+                Some(_) = self.connections.join_next(), if !self.connections.is_empty() => continue,
+            };
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    self.backoff.reset();
+                    self.spawn(stream, peer, Some(slot));
+                }
+                Err(error) => self.backoff.failed(&error).await,
+            }
+        }
+    }
+
+    /// Accepts the connections waiting in the listener's backlog, then closes it.
+    fn accept_backlog(&mut self, listener: TcpListener) {
+        let Ok(listener) = listener.into_std() else {
+            return;
+        };
+        while let Ok((stream, peer)) = listener.accept() {
+            let stream = stream
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpStream::from_std(stream));
+            match stream {
+                // Past the cap, these few are served all the same: they are already here.
+                Ok(stream) => {
+                    let slot = Arc::clone(&self.slots).try_acquire_owned().ok();
+                    self.spawn(stream, peer, slot);
+                }
+                Err(error) => tracing::debug!(%peer, %error, "could not take over a connection"),
+            }
+        }
+    }
+
+    fn spawn(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr, slot: Option<Slot>) {
+        let connection = connection::serve(
+            &self.builder,
+            stream,
+            peer,
+            self.running.clone(),
+            self.closing.subscribe(),
+        );
+        self.connections.spawn(async move {
+            let _slot = slot;
+            connection.await;
+        });
+    }
+}
+
+/// Accept failures, logged without flooding: file descriptors running out (`EMFILE`,
+/// `ENFILE`) back off, from 10 ms doubling to 1 s, and are logged once a second at most.
+#[derive(Default)]
+struct Backoff {
+    delay: Option<Duration>,
+    last_warning: Option<tokio::time::Instant>,
+    quiet: u64,
+}
+
+impl Backoff {
+    fn reset(&mut self) {
+        self.delay = None;
+    }
+
+    async fn failed(&mut self, error: &std::io::Error) {
+        // ENFILE (23) and EMFILE (24): the process or the system is out of descriptors.
+        let exhausted = matches!(error.raw_os_error(), Some(23 | 24));
+        if !exhausted {
+            // A connection reset before it was accepted, and the like: this one only.
+            tracing::debug!(%error, "accept failed");
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        if self
+            .last_warning
+            .is_none_or(|last| now - last >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                %error,
+                suppressed = self.quiet,
+                "accept failed: out of file descriptors; backing off (lower `App::max_connections` below the descriptor limit)"
+            );
+            self.last_warning = Some(now);
+            self.quiet = 0;
+        } else {
+            self.quiet += 1;
+        }
+        let delay = self.delay.map_or(Duration::from_millis(10), |delay| {
+            (delay * 2).min(Duration::from_secs(1))
+        });
+        self.delay = Some(delay);
+        tokio::time::sleep(delay).await;
+    }
+}
