@@ -75,8 +75,9 @@ pub(crate) struct Settings {
     pub(crate) readiness_path: Option<String>,
     /// How long the server keeps serving, not ready, after a stop signal.
     pub(crate) drain_delay: Duration,
-    /// How many connections the server holds open at once.
-    pub(crate) max_connections: usize,
+    /// How many connections the server holds open at once; `None` for the default, which
+    /// the server computes from the file descriptor limit.
+    pub(crate) max_connections: Option<usize>,
     /// How long a request body may go without sending data.
     pub(crate) body_read_timeout: Duration,
     /// How many bytes all request bodies in flight may hold together.
@@ -94,7 +95,7 @@ impl Default for Settings {
             header_read_timeout: Duration::from_secs(30),
             readiness_path: None,
             drain_delay: Duration::from_secs(3),
-            max_connections: 4096,
+            max_connections: None,
             body_read_timeout: Duration::from_secs(30),
             body_memory_limit: 64 * 1024 * 1024,
         }

@@ -228,8 +228,12 @@ impl App {
         self
     }
 
-    /// How many connections the server holds open at once (default 4,096). At the cap it stops
-    /// accepting, and new connections wait in the kernel's backlog until one closes.
+    /// How many connections the server holds open at once. At the cap it stops accepting, and
+    /// new connections wait in the kernel's backlog until one closes.
+    ///
+    /// The default is 4,096, or less where the process may open fewer files: on Linux, 64
+    /// below the soft limit on open files (`ulimit -n`), so that the cap comes before the
+    /// descriptors run out.
     ///
     /// # Panics
     /// If `connections` is zero.
@@ -239,7 +243,7 @@ impl App {
             connections > 0,
             "`App::max_connections` takes at least one connection"
         );
-        self.blueprint_mut().settings.max_connections = connections;
+        self.blueprint_mut().settings.max_connections = Some(connections);
         self
     }
 

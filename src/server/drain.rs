@@ -41,6 +41,7 @@ pub(super) async fn serve(
             running
                 .settings()
                 .max_connections
+                .unwrap_or_else(default_max_connections)
                 .min(tokio::sync::Semaphore::MAX_PERMITS),
         )),
         running: running.clone(),
@@ -181,6 +182,27 @@ impl Acceptor {
     }
 }
 
+/// The connection cap when the app sets none: 4,096, or 64 below the soft limit on open files
+/// where that is lower (read from `/proc/self/limits` on Linux), leaving descriptors for the
+/// app's own files and sockets.
+fn default_max_connections() -> usize {
+    cap_for_limits(&std::fs::read_to_string("/proc/self/limits").unwrap_or_default())
+}
+
+/// The default cap for the text of `/proc/self/limits` (empty where there is none).
+fn cap_for_limits(limits: &str) -> usize {
+    const DEFAULT: usize = 4096;
+    let soft_limit = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|soft| soft.parse::<usize>().ok());
+    match soft_limit {
+        Some(limit) => DEFAULT.min(limit.saturating_sub(64).max(1)),
+        None => DEFAULT,
+    }
+}
+
 /// Accept failures, logged without flooding: file descriptors running out (`EMFILE`,
 /// `ENFILE`) back off, from 10 ms doubling to 1 s, and are logged once a second at most.
 #[derive(Default)]
@@ -223,5 +245,26 @@ impl Backoff {
         });
         self.delay = Some(delay);
         tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cap_for_limits;
+
+    #[test]
+    fn the_default_cap_stays_below_the_open_files_limit() {
+        let limits = |soft: &str| {
+            format!(
+                "Limit                     Soft Limit           Hard Limit           Units\n\
+                 Max processes             63704                63704                processes\n\
+                 Max open files            {soft}                 4096                 files\n"
+            )
+        };
+        assert_eq!(cap_for_limits(&limits("256")), 192);
+        assert_eq!(cap_for_limits(&limits("20000")), 4096);
+        assert_eq!(cap_for_limits(&limits("unlimited")), 4096);
+        assert_eq!(cap_for_limits(&limits("10")), 1);
+        assert_eq!(cap_for_limits(""), 4096);
     }
 }
