@@ -460,3 +460,66 @@ async fn a_streaming_body_is_sent_as_it_comes_and_collected_by_execute() {
     handle.shutdown();
     serving.await.unwrap().unwrap();
 }
+
+/// Reads HTTP/2 frames until one of `kind` arrives; returns it, or `None` at EOF.
+async fn next_frame_of(stream: &mut TcpStream, kind: u8) -> Option<(u8, Vec<u8>)> {
+    loop {
+        let mut header = [0_u8; 9];
+        stream.read_exact(&mut header).await.ok()?;
+        let length =
+            usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        let mut payload = vec![0; length];
+        stream.read_exact(&mut payload).await.ok()?;
+        if header[3] == kind {
+            return Some((header[4], payload));
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_http2_connection_gets_goaway_when_the_drain_begins() {
+    const DATA: u8 = 0x0;
+    const GOAWAY: u8 = 0x7;
+    let (addr, handle, serving) = spawn(
+        App::new()
+            .drain_delay(Duration::from_secs(2))
+            .get("/", || async { "ok" }),
+    )
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The preface, an empty SETTINGS frame, and `GET /` on stream 1 (HPACK: `:method GET`,
+    // `:path /`, `:scheme http` from the static table, and `:authority a` as a literal).
+    let mut hello =
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00".to_vec();
+    let block = [0x82, 0x84, 0x86, 0x41, 0x01, b'a'];
+    hello.extend_from_slice(&[
+        0x00,
+        0x00,
+        block.len() as u8,
+        0x01,
+        0x05,
+        0x00,
+        0x00,
+        0x00,
+        0x01,
+    ]);
+    hello.extend_from_slice(&block);
+    stream.write_all(&hello).await.unwrap();
+    let (flags, body) = next_frame_of(&mut stream, DATA).await.expect("the answer");
+    assert_eq!(body, b"ok");
+    assert_eq!(flags & 0x1, 0x1, "the stream ended");
+
+    let began = std::time::Instant::now();
+    handle.shutdown();
+    let goaway = tokio::time::timeout(Duration::from_secs(10), next_frame_of(&mut stream, GOAWAY))
+        .await
+        .expect("GOAWAY, not silence");
+    assert!(goaway.is_some(), "GOAWAY before the connection closed");
+    assert!(
+        began.elapsed() < Duration::from_millis(1500),
+        "GOAWAY came when the drain began, not after its delay ({:?})",
+        began.elapsed()
+    );
+    drop(stream);
+    serving.await.unwrap().unwrap();
+}

@@ -253,10 +253,10 @@ impl App {
     ///
     /// During the delay the readiness route answers `503` (`{"state":"draining"}`), so that a
     /// load balancer takes the instance out of rotation, while every request is still served;
-    /// each HTTP/1.1 response carries `Connection: close`, so that clients move their next
-    /// request to another instance. Then the drain goes on as before: the server stops
-    /// accepting, HTTP/2 connections get GOAWAY, requests in flight finish within the grace
-    /// period. A second signal ends the delay and the grace period at once.
+    /// each HTTP/1.1 response carries `Connection: close` and each HTTP/2 connection gets
+    /// GOAWAY, so that clients move their next request to another instance. Then the server
+    /// stops accepting, and requests in flight finish within the grace period. A second
+    /// signal ends the delay and the grace period at once.
     pub fn drain_delay(mut self, delay: Duration) -> Self {
         self.blueprint_mut().settings.drain_delay = delay;
         self

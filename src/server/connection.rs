@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,15 +29,28 @@ pub(super) fn builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// Where the server is in its drain, as each connection follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Phase {
+    /// Serving as usual.
+    Serving,
+    /// The drain delay: still serving; HTTP/2 connections are sent GOAWAY once their first
+    /// request began (HTTP/1.1
+    /// responses carry `Connection: close`, which the edge adds).
+    Draining,
+    /// No longer accepting: every connection closes between requests.
+    Closing,
+}
+
 /// Serves one connection until it ends: the client closes it, it stays idle past the header
-/// read timeout, or, once `closing` is set, it closes between requests (after the first
-/// request of a connection that had not sent one yet).
+/// read timeout, or it closes between requests as the server drains (see [`Phase`]; a
+/// connection that had not sent a request yet gets its first one answered first).
 pub(super) fn serve(
     builder: &auto::Builder<TokioExecutor>,
     stream: TcpStream,
     peer: SocketAddr,
     running: Running,
-    mut closing: watch::Receiver<bool>,
+    mut phase: watch::Receiver<Phase>,
 ) -> impl Future<Output = ()> + Send + 'static {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
@@ -77,7 +90,12 @@ pub(super) fn serve(
         // Once the server closes its connections: a connection that has not begun a
         // request yet was opened to send one, so that request is answered first.
         let asked = async {
-            let _ = closing.wait_for(|closing| *closing).await;
+            let _ = phase.wait_for(|phase| *phase >= Phase::Draining).await;
+            // An HTTP/2 client is told now, with GOAWAY, to open a new connection for its next
+            // requests, as an HTTP/1.1 client is with `Connection: close`.
+            if !watch.http2.load(Ordering::Relaxed) {
+                let _ = phase.wait_for(|phase| *phase == Phase::Closing).await;
+            }
             watch.first_request().await;
         };
         tokio::pin!(asked);
@@ -122,6 +140,10 @@ struct HeadWatch {
     written: AtomicU64,
     /// Notified when the connection's first request begins.
     first: tokio::sync::Notify,
+    /// Whether the connection opened with the HTTP/2 preface.
+    http2: AtomicBool,
+    /// Whether the connection's first bytes were read.
+    opened: AtomicBool,
 }
 
 impl HeadWatch {
@@ -190,7 +212,17 @@ impl<IO: tokio::io::AsyncRead> tokio::io::AsyncRead for Counted<IO> {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        self.project().io.poll_read(cx, buf)
+        let this = self.project();
+        let before = buf.filled().len();
+        let read = this.io.poll_read(cx, buf);
+        // The first bytes tell HTTP/2 (its preface) from HTTP/1.1: the drain treats them apart.
+        if !this.watch.opened.load(Ordering::Relaxed) && buf.filled().len() > before {
+            this.watch.opened.store(true, Ordering::Relaxed);
+            if buf.filled()[before..].starts_with(b"PRI * HTTP/2.0") {
+                this.watch.http2.store(true, Ordering::Relaxed);
+            }
+        }
+        read
     }
 }
 

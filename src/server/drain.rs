@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::connection::{self, builder};
+use super::connection::{self, builder, Phase};
 use super::{Stop, Triggers};
 use crate::error::Error;
 use crate::lifecycle::Running;
@@ -35,7 +35,7 @@ pub(super) async fn serve(
     let attachment = running.attach_server();
     let acceptor = Acceptor {
         builder: builder(),
-        closing: watch::channel(false).0,
+        phase: watch::channel(Phase::Serving).0,
         connections: JoinSet::new(),
         slots: Arc::new(tokio::sync::Semaphore::new(
             running
@@ -62,6 +62,7 @@ pub(super) async fn serve(
     };
 
     running.begin_drain();
+    acceptor.phase.send_replace(Phase::Draining);
     let delay = running.settings().drain_delay;
     if deploy && !delay.is_zero() {
         tracing::info!(
@@ -79,7 +80,7 @@ pub(super) async fn serve(
     // sent, or are sending, a request: accept them rather than reset them with the listener.
     acceptor.accept_backlog(listener);
     let Acceptor {
-        closing,
+        phase,
         mut connections,
         ..
     } = acceptor;
@@ -87,7 +88,7 @@ pub(super) async fn serve(
         connections = connections.len(),
         "stopped accepting; draining"
     );
-    closing.send_replace(true);
+    phase.send_replace(Phase::Closing);
 
     // Drain: connections finish their requests and close, still served (each response
     // closing its connection); the grace period or a second signal cuts the rest. An app that
@@ -115,8 +116,8 @@ pub(super) async fn serve(
 /// Accepts connections, up to the cap, and serves each on a task of its own.
 struct Acceptor {
     builder: auto::Builder<TokioExecutor>,
-    /// Set when the connections are to close: each does, between requests.
-    closing: watch::Sender<bool>,
+    /// Where the drain is: each connection closes between requests as it says.
+    phase: watch::Sender<Phase>,
     connections: JoinSet<()>,
     /// One permit per open connection: at the cap, accepting waits for one to close.
     slots: Arc<tokio::sync::Semaphore>,
@@ -173,7 +174,7 @@ impl Acceptor {
             stream,
             peer,
             self.running.clone(),
-            self.closing.subscribe(),
+            self.phase.subscribe(),
         );
         self.connections.spawn(async move {
             let _slot = slot;
