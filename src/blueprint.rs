@@ -165,6 +165,8 @@ pub(crate) enum Body {
     Dependency(Arc<dyn DependencyNode>),
     /// A route. Boxed: it carries its handler's description, much larger than the others.
     Route(Box<RouteSpec>),
+    /// The handler of the paths no route matches (`App::fallback`).
+    Fallback(Box<RouteHandler>),
 }
 
 /// A route as registered.

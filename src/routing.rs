@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{HeaderValue, Method};
 use percent_encoding::percent_decode_str;
 
-use crate::blueprint::{PreparedHandler, RouteSpec};
+use crate::blueprint::{PreparedHandler, RouteHandler, RouteSpec};
 use crate::extract::{Params, Prepare};
 
 struct Endpoint {
@@ -29,6 +29,8 @@ pub(crate) enum Lookup<'a> {
 pub(crate) struct Router {
     matcher: matchit::Router<usize>,
     endpoints: Vec<Endpoint>,
+    /// The handler of unmatched paths (`App::fallback`).
+    fallback: Option<Arc<dyn PreparedHandler>>,
 }
 
 /// A path, and the indices of the routes on it, one per method.
@@ -68,7 +70,11 @@ fn allow_header(methods: &[Method]) -> HeaderValue {
 
 impl Router {
     /// Prepares every handler and builds the matcher, for routes that passed validation.
-    pub(crate) fn build(routes: &[RouteSpec], prepare: &Prepare<'_>) -> Self {
+    pub(crate) fn build(
+        routes: &[RouteSpec],
+        fallback: Option<&RouteHandler>,
+        prepare: &Prepare<'_>,
+    ) -> Self {
         let (groups, _) = group(routes);
         let mut matcher = matchit::Router::new();
         let mut endpoints = Vec::with_capacity(groups.len());
@@ -90,12 +96,22 @@ impl Router {
                 });
             }
         }
-        Self { matcher, endpoints }
+        Self {
+            matcher,
+            endpoints,
+            fallback: fallback.map(|handler| handler.node.prepare(prepare)),
+        }
     }
 
     pub(crate) fn find(&self, method: &Method, path: &str) -> Lookup<'_> {
         let Ok(matched) = self.matcher.at(path) else {
-            return Lookup::NotFound;
+            return match &self.fallback {
+                Some(handler) => Lookup::Handler {
+                    handler,
+                    params: Vec::new(),
+                },
+                None => Lookup::NotFound,
+            };
         };
         let endpoint = &self.endpoints[*matched.value];
         let lookup = if *method == Method::HEAD {

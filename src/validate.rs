@@ -7,7 +7,8 @@
 //!    its one `Lifespan<T>`); a setting that does not apply to the node (a timeout on a route
 //!    or a dependency); cycles, with their path;
 //! 2. **the routes**: a path without its leading `/`, one method registered twice on a path,
-//!    two paths that the router cannot tell apart, a route on the readiness path;
+//!    two paths that the router cannot tell apart, a route on the readiness path, two
+//!    fallbacks;
 //! 3. what **registration** found: an unknown method (`App::route`), a nesting prefix that
 //!    is not `/name` (`App::nest`), a replacement that replaces nothing (`App::replace`).
 //!    These three are detected where they happen, because each decides what gets registered
@@ -22,7 +23,7 @@ use std::collections::HashMap;
 use petgraph::graph::NodeIndex;
 use smallvec::SmallVec;
 
-use crate::blueprint::{Blueprint, Body, Kind, Registration, RouteSpec};
+use crate::blueprint::{Blueprint, Body, Kind, Registration, RouteHandler, RouteSpec};
 use crate::error::{Problem, ValidationError};
 use crate::extract::NeedKind;
 use crate::graph::{self, Countdown, DotNode, Graph};
@@ -32,6 +33,8 @@ use crate::routing;
 pub(crate) struct Checked {
     pub(crate) plan: Plan,
     pub(crate) routes: Vec<RouteSpec>,
+    /// The handler of unmatched paths, if the app registered one.
+    pub(crate) fallback: Option<RouteHandler>,
 }
 
 /// The startup order of a valid app.
@@ -74,6 +77,20 @@ pub(crate) fn check(blueprint: &Blueprint) -> Result<Checked, ValidationError> {
         })
         .collect();
     check_routes(&routes, &mut problems);
+    let mut fallbacks = nodes.iter().filter_map(|node| match &node.body {
+        Body::Fallback(handler) => Some(RouteHandler::clone(handler)),
+        _ => None,
+    });
+    let fallback = fallbacks.next();
+    if let (Some(first), Some(second)) = (&fallback, fallbacks.next()) {
+        problems.push(Problem::Route {
+            route: "fallback".to_owned(),
+            reason: format!(
+                "registered twice, by `{}` and by `{}`; an app has one fallback, keep one",
+                first.name, second.name
+            ),
+        });
+    }
     check_readiness(
         &routes,
         blueprint.settings.readiness_path.as_deref(),
@@ -90,6 +107,7 @@ pub(crate) fn check(blueprint: &Blueprint) -> Result<Checked, ValidationError> {
                 countdown,
             },
             routes,
+            fallback,
         }),
         _ => Err(ValidationError { problems }),
     }

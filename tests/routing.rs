@@ -173,3 +173,67 @@ async fn a_path_without_a_leading_slash_is_a_start_error() {
     let error = app.start().await.expect_err("not a path");
     assert!(error.to_string().contains("must start with `/`"), "{error}");
 }
+
+#[tokio::test]
+async fn a_fallback_answers_unmatched_paths_with_extractors_like_any_handler() {
+    struct Site(&'static str);
+    let app = App::new()
+        .on_startup(|| Ok::<_, std::convert::Infallible>(Site("roadie")))
+        .get("/", || async { "home" })
+        .post("/todos", || async { "made" })
+        .fallback(
+            |uri: roadie::Uri, method: Method, site: Res<Site>| async move {
+                (
+                    StatusCode::NOT_FOUND,
+                    format!("{} has no {method} {}", site.0, uri.path()),
+                )
+            },
+        );
+    let missing = app.execute(Request::get("/nothing/here")).await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.text(), "roadie has no GET /nothing/here");
+    assert_eq!(
+        app.execute(Request::delete("/deep/path?x=1")).await.text(),
+        "roadie has no DELETE /deep/path"
+    );
+    // A known path with another method is still 405 with `Allow`, and routes still answer.
+    let wrong_method = app.execute(Request::get("/todos")).await;
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
+    assert_eq!(app.execute(Request::get("/")).await.text(), "home");
+}
+
+#[test]
+fn an_app_has_one_fallback_and_its_needs_are_validated() {
+    struct Missing;
+    let two = App::new()
+        .fallback(|| async { "first" })
+        .fallback(|| async { "second" });
+    let error = two.validate().unwrap_err().to_string();
+    assert!(
+        error.contains("route `fallback`: registered twice"),
+        "{error}"
+    );
+
+    let needy = App::new().fallback(|_missing: Res<Missing>| async { "never" });
+    let error = needy.validate().unwrap_err().to_string();
+    assert!(error.contains("`fallback (closure in "), "{error}");
+    assert!(error.contains("needs the resource `Missing`"), "{error}");
+}
+
+#[tokio::test]
+async fn a_merged_modules_fallback_is_the_apps() {
+    let module = App::module("pages").fallback(|| async { (StatusCode::NOT_FOUND, "no page") });
+    let app = App::new()
+        .get("/", || async { "home" })
+        .nest("/pages", module);
+    assert_eq!(
+        app.execute(Request::get("/elsewhere")).await.text(),
+        "no page"
+    );
+    assert!(
+        app.to_dot().contains("fallback (pages::"),
+        "{}",
+        app.to_dot()
+    );
+}

@@ -81,6 +81,9 @@ impl App {
                 route.handler.name = qualify(&route.handler.name);
                 registration.name =
                     format!("{} {} ({})", route.method, route.path, route.handler.name);
+            } else if let Body::Fallback(handler) = &mut registration.body {
+                handler.name = qualify(&handler.name);
+                registration.name = format!("fallback ({})", handler.name);
             } else {
                 registration.name = qualify(&registration.name);
             }

@@ -321,6 +321,39 @@ impl App {
         ))
     }
 
+    /// Registers the handler of the paths no route matches, instead of the default `404`: a
+    /// handler like any other, taking extractors (`Uri`, `Method`, `Res<T>`, `Dep<T>`, the
+    /// body...) and validated at start like a route. An app has one; a merged or nested
+    /// module's fallback is the app's.
+    ///
+    /// A path that a route matches with another method still answers `405` with `Allow`.
+    ///
+    /// ```
+    /// use roadie::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = App::new()
+    ///     .get("/", || async { "home" })
+    ///     .fallback(|uri: roadie::Uri| async move {
+    ///         (StatusCode::NOT_FOUND, format!("nothing at {}", uri.path()))
+    ///     });
+    /// let response = app.execute(Request::get("/missing")).await;
+    /// assert_eq!(response.status(), 404);
+    /// assert_eq!(response.text(), "nothing at /missing");
+    /// # }
+    /// ```
+    pub fn fallback<M>(self, handler: impl Handler<M>) -> Self {
+        let handler = handler.into_route_handler();
+        self.push(Registration::new(
+            Kind::Route,
+            format!("fallback ({})", handler.name),
+            handler.needs.clone(),
+            None,
+            Body::Fallback(Box::new(handler)),
+        ))
+    }
+
     /// Registers a function annotated with a route attribute (`#[get("/users/{id}")]`,
     /// `#[route(OPTIONS, "/x")]`...), at the method and path the attribute names.
     pub fn route<M>(mut self, route: impl IntoRoute<M>) -> Self {

@@ -237,7 +237,11 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
     async move {
         let registrations = &blueprint.registrations;
         let began = Instant::now();
-        let Checked { plan, routes } = match validate::check(&blueprint) {
+        let Checked {
+            plan,
+            routes,
+            fallback,
+        } = match validate::check(&blueprint) {
             Ok(checked) => checked,
             Err(invalid) => {
                 let error = StartupError::Invalid(invalid);
@@ -324,7 +328,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
                 .collect(),
             background: Default::default(),
         });
-        let router = Router::build(&routes, &prepare);
+        let router = Router::build(&routes, fallback.as_ref(), &prepare);
         let live = Live {
             router,
             dependencies,
