@@ -35,8 +35,7 @@ pub(super) enum Phase {
     /// Serving as usual.
     Serving,
     /// The drain delay: still serving; HTTP/2 connections are sent GOAWAY once their first
-    /// request began (HTTP/1.1
-    /// responses carry `Connection: close`, which the edge adds).
+    /// request began (HTTP/1.1 responses carry `Connection: close`, which the edge adds).
     Draining,
     /// No longer accepting: every connection closes between requests.
     Closing,
@@ -156,6 +155,17 @@ impl HeadWatch {
         Answering(Arc::clone(self))
     }
 
+    /// Counts the bytes a write to the socket wrote, and hands its result on.
+    fn wrote(
+        &self,
+        written: std::task::Poll<std::io::Result<usize>>,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let std::task::Poll::Ready(Ok(n)) = &written {
+            self.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        written
+    }
+
     /// Resolves once the connection's first request has begun.
     async fn first_request(&self) {
         loop {
@@ -233,11 +243,7 @@ impl<IO: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Counted<IO> {
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let this = self.project();
-        let written = this.io.poll_write(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = &written {
-            this.watch.written.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        written
+        this.watch.wrote(this.io.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -246,11 +252,7 @@ impl<IO: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Counted<IO> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let this = self.project();
-        let written = this.io.poll_write_vectored(cx, bufs);
-        if let std::task::Poll::Ready(Ok(n)) = &written {
-            this.watch.written.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        written
+        this.watch.wrote(this.io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

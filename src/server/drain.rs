@@ -33,7 +33,7 @@ pub(super) async fn serve(
     triggers: &mut Triggers,
 ) -> Result<(), Error> {
     let attachment = running.attach_server();
-    let acceptor = Acceptor {
+    let mut acceptor = Acceptor {
         builder: builder(),
         phase: watch::channel(Phase::Serving).0,
         connections: JoinSet::new(),
@@ -47,7 +47,6 @@ pub(super) async fn serve(
         running: running.clone(),
         backoff: Backoff::default(),
     };
-    let mut acceptor = acceptor;
     tracing::info!("serving");
 
     // Serve until a stop is asked for: by a signal or a handle (a deploy: drain with the
