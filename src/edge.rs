@@ -20,8 +20,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::FutureExt;
 use http::{header, HeaderValue, Method, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
@@ -234,9 +233,7 @@ pub(crate) async fn answer<B: IncomingBody>(
     };
     if draining {
         // Clients move their next request elsewhere: this instance is going away.
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response.close_connection();
     }
     response
 }
@@ -333,9 +330,7 @@ fn unavailable(message: &str) -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         &serde_json::json!({ "error": message }),
     );
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response.close_connection();
     response
 }
 

@@ -233,10 +233,14 @@ impl Response {
     /// on the wire was not read.
     pub(crate) fn closing(rejection: Rejection) -> Self {
         let mut response = rejection.into_response();
+        response.close_connection();
         response
-            .headers_mut()
+    }
+
+    /// Tells an HTTP/1.1 client to close its connection after this response.
+    pub(crate) fn close_connection(&mut self) {
+        self.headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        response
     }
 
     pub(crate) fn internal_error() -> Self {
