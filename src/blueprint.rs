@@ -17,6 +17,8 @@ use http::Method;
 use crate::container::Produced;
 use crate::error::{Failure, Problem};
 use crate::extract::{Context, LifespanSlot, Needs, Prepare};
+use crate::middleware::MiddlewareSpec;
+use crate::report::ReportSpec;
 use crate::response::Response;
 use crate::scope::PreparedDependency;
 use crate::shutdown::ShutdownTrigger;
@@ -29,6 +31,12 @@ pub(crate) enum Kind {
     Hook,
     Dependency,
     Route,
+    /// A middleware (`App::wrap`, `App::wrap_route`).
+    Middleware,
+    /// The error renderer (`App::on_error`).
+    Renderer,
+    /// An error observer (`App::observe_errors`).
+    Observer,
 }
 
 impl Kind {
@@ -39,7 +47,10 @@ impl Kind {
 
     /// Whether the node runs outside any request.
     pub(crate) fn is_outside_request(self) -> bool {
-        matches!(self, Kind::Provider | Kind::Lifespan | Kind::Hook)
+        matches!(
+            self,
+            Kind::Provider | Kind::Lifespan | Kind::Hook | Kind::Renderer | Kind::Observer
+        )
     }
 
     /// What errors and DOT output call it.
@@ -50,6 +61,9 @@ impl Kind {
             Kind::Hook => "shutdown hook",
             Kind::Dependency => "request-scoped dependency",
             Kind::Route => "route",
+            Kind::Middleware => "middleware",
+            Kind::Renderer => "error renderer",
+            Kind::Observer => "error observer",
         }
     }
 
@@ -167,6 +181,20 @@ pub(crate) enum Body {
     Route(Box<RouteSpec>),
     /// The handler of the paths no route matches (`App::fallback`).
     Fallback(Box<RouteHandler>),
+    /// A middleware: around every route of the app (`App::wrap`), or registered here for
+    /// validation while a route (or a nested module's routes) holds it.
+    Middleware(Box<MiddlewareEntry>),
+    /// The error renderer or an error observer.
+    Report(Box<ReportSpec>),
+}
+
+/// A registered middleware.
+#[derive(Clone, Debug)]
+pub(crate) struct MiddlewareEntry {
+    pub(crate) spec: MiddlewareSpec,
+    /// Whether it wraps every route of the app (and its `404`s and `405`s), rather than the
+    /// routes that hold it.
+    pub(crate) app_wide: bool,
 }
 
 /// A route as registered.
@@ -191,6 +219,9 @@ pub struct RouteHandler {
     pub(crate) name: String,
     pub(crate) needs: Needs,
     pub(crate) node: Arc<dyn HandlerNode>,
+    /// The middleware around this handler alone (a nested module's, then its own), outermost
+    /// first, inside the app-wide ones.
+    pub(crate) middleware: Vec<MiddlewareSpec>,
 }
 
 impl fmt::Debug for RouteHandler {

@@ -9,12 +9,15 @@
 //! 3. the **body**, read within its bounds: a body declared or found larger than the limit
 //!    answers `413`, one that stalls longer than the body read timeout `408` (both close the
 //!    connection: the rest was not read); all bodies being read share a memory bound;
-//! 4. **dispatch**: the router (`404`, `405` with `Allow`), a request scope, the handler
-//!    (a panic answers `500`, its text logged, not sent), the scope's releases told how the
-//!    request ended, and `HEAD` answered without the body.
+//! 4. **dispatch**: the router (`404`, `405` with `Allow`), a request scope, the route's
+//!    middleware (app-wide first, in registration order) around its handler (a panic answers
+//!    `500`, its text logged, not sent), the scope's releases told how the request ended;
+//! 5. **errors**: a failed request is told to the app's error observers, and roadie's own
+//!    error is rendered by the app's renderer (`App::on_error`); `HEAD` is answered without
+//!    the body.
 //!
-//! The fixed answers (`503`, `404`, `405`, `408`, `413`, `500`) are written here once. While
-//! a server drains, every HTTP/1.1 response carries `Connection: close`.
+//! The fixed answers (`503`, `404`, `405`, `408`, `413`, `500`) are written here once, each as
+//! a [`Rejection`]. While a server drains, every HTTP/1.1 response carries `Connection: close`.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -26,13 +29,16 @@ use http::{header, HeaderValue, Method, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::blueprint::PreparedHandler;
 use crate::error::BoxError;
-use crate::extract::{Context, RequestContext};
+use crate::extract::{Context, Params, RequestContext};
 use crate::lifecycle::{Admitted, BodyLimits, LifecycleState, Live, Running};
+use crate::middleware::{Endpoint, Pending, Wrappers};
 use crate::request::Request;
 use crate::response::{Rejection, Response};
 use crate::routing::Lookup;
 use crate::scope::{Outcome, Scope};
+use crate::shutdown::ShutdownTrigger;
 
 impl Running {
     /// Answers one request in-process: no socket.
@@ -210,7 +216,8 @@ pub(crate) async fn answer_in_process(
     }
 }
 
-/// Answers one request, whatever its body: the whole edge, steps 1 to 4.
+/// Answers one request, whatever its body: the whole edge, steps 1 to 4, then the app's
+/// error observers and renderer for a failed request.
 pub(crate) async fn answer<B: IncomingBody>(
     running: &Running,
     request: http::Request<B>,
@@ -218,22 +225,75 @@ pub(crate) async fn answer<B: IncomingBody>(
     if let Some(response) = readiness(running, request.uri().path()) {
         return response;
     }
+    let head = request.method() == Method::HEAD;
     let Some(admitted) = running.admit() else {
-        return unavailable("the app is shutting down");
+        let refused = unavailable("the app is shutting down");
+        let live = running.live();
+        let (parts, _) = request.into_parts();
+        return Box::pin(report(
+            live.as_deref(),
+            refused,
+            &parts,
+            running.trigger(),
+            head,
+        ))
+        .await;
     };
     let draining = running.is_draining() && request.version() <= Version::HTTP_11;
     let (parts, body) = request.into_parts();
+    let live = admitted.live();
+    // Kept for error observers only when there are some.
+    let asked = match &live {
+        Some(live) if live.reporting.observes() => Some((parts.method.clone(), parts.uri.clone())),
+        _ => None,
+    };
     let mut response = match body.read(&parts, admitted.body_limits()).await {
         Ok((body, held)) => {
-            let response = dispatch(admitted, parts, body).await;
+            let response = match &live {
+                Some(live) => dispatch(&admitted, live, parts, body).await,
+                None => unavailable("the app has stopped"),
+            };
             drop(held);
             response
         }
         Err(refused) => *refused,
     };
+    if response.fault().is_some() {
+        if let Some(live) = &live {
+            // Boxed: most responses report no failure, and carry none of this in their future.
+            response = Box::pin(live.reporting.report(response, asked, admitted.trigger())).await;
+        }
+    }
+    if head {
+        response.strip_body();
+    }
     if draining {
         // Clients move their next request elsewhere: this instance is going away.
         response.close_connection();
+    }
+    response
+}
+
+/// Observes and renders a response made before the request was admitted.
+async fn report(
+    live: Option<&Live>,
+    response: Response,
+    parts: &http::request::Parts,
+    shutdown: &ShutdownTrigger,
+    head: bool,
+) -> Response {
+    let mut response = match live {
+        Some(live) => {
+            let asked = live
+                .reporting
+                .observes()
+                .then(|| (parts.method.clone(), parts.uri.clone()));
+            live.reporting.report(response, asked, shutdown).await
+        }
+        None => response,
+    };
+    if head {
+        response.strip_body();
     }
     response
 }
@@ -262,76 +322,161 @@ fn readiness(running: &Running, path: &str) -> Option<Response> {
     Some(response)
 }
 
-/// Routes an admitted request and runs its handler in a request scope.
-async fn dispatch(admitted: Admitted, mut parts: http::request::Parts, body: Bytes) -> Response {
-    let Some(live) = admitted.live() else {
-        return unavailable("the app has stopped");
-    };
-    let Live {
-        router,
-        dependencies,
-        ..
-    } = &*live;
-    let (handler, params) = match router.find(&parts.method, parts.uri.path()) {
-        Lookup::Handler { handler, params } => (handler, params),
-        Lookup::NotFound => return Response::error(StatusCode::NOT_FOUND),
+/// Routes an admitted request and runs its handler, inside its middleware, in a request
+/// scope; the scope's releases are told how the request ended.
+async fn dispatch(
+    admitted: &Admitted,
+    live: &Arc<Live>,
+    mut parts: http::request::Parts,
+    body: Bytes,
+) -> Response {
+    let (route, params) = match live.router.find(&parts.method, parts.uri.path()) {
+        Lookup::Handler { route, params } => (route, params),
+        Lookup::NotFound => {
+            let response = Response::error(StatusCode::NOT_FOUND);
+            return around(admitted, live, Endpoint::Answer(response), parts, body).await;
+        }
         Lookup::MethodNotAllowed(allow) => {
             let mut response = Response::error(StatusCode::METHOD_NOT_ALLOWED);
             response.headers_mut().insert(header::ALLOW, allow);
-            return response;
+            return around(admitted, live, Endpoint::Answer(response), parts, body).await;
         }
     };
-    let head = parts.method == Method::HEAD;
-    let mut scope = Scope::new(Arc::clone(dependencies));
+    if !route.wrappers.is_empty() {
+        // Boxed: an app without middleware carries none of it in its future.
+        return Box::pin(wrapped(
+            admitted,
+            live,
+            &route.wrappers,
+            Endpoint::Handler(Arc::clone(&route.handler)),
+            parts,
+            params,
+            body,
+        ))
+        .await;
+    }
+    let mut scope = Scope::new(Arc::clone(&live.dependencies));
+    let response = call_handler(
+        &*route.handler,
+        &mut parts,
+        &params,
+        &mut scope,
+        admitted.trigger(),
+        body,
+    )
+    .await;
+    scope.finish(outcome(&response)).await;
+    response
+}
+
+/// The router's own answer, inside the app-wide middleware if there are some.
+async fn around(
+    admitted: &Admitted,
+    live: &Arc<Live>,
+    endpoint: Endpoint,
+    parts: http::request::Parts,
+    body: Bytes,
+) -> Response {
+    let wrappers = live.router.wrappers();
+    match endpoint {
+        Endpoint::Answer(response) if wrappers.is_empty() => response,
+        endpoint => {
+            Box::pin(wrapped(
+                admitted,
+                live,
+                wrappers,
+                endpoint,
+                parts,
+                Vec::new(),
+                body,
+            ))
+            .await
+        }
+    }
+}
+
+/// Runs a request down its middleware to its endpoint, then releases its scope, which comes
+/// back once the chain has stopped (wherever it stopped).
+async fn wrapped(
+    admitted: &Admitted,
+    live: &Arc<Live>,
+    wrappers: &Wrappers,
+    endpoint: Endpoint,
+    parts: http::request::Parts,
+    params: Params,
+    body: Bytes,
+) -> Response {
+    let scope = Scope::new(Arc::clone(&live.dependencies));
+    let (pending, back) = Pending::new(
+        Arc::clone(wrappers),
+        endpoint,
+        params,
+        scope,
+        admitted.trigger().clone(),
+    );
+    let request = Request {
+        inner: http::Request::from_parts(parts, body),
+    };
+    let response = pending.proceed(request).await;
+    // A middleware that handed its `Next` to a task of its own is waited for: what the
+    // request acquired is released once, after the whole chain.
+    if let Ok(mut scope) = back.await {
+        scope.finish(outcome(&response)).await;
+    }
+    response
+}
+
+/// Calls a route's handler in the request's scope; a panic answers `500`, its text logged
+/// and kept for error observers, never sent.
+pub(crate) async fn call_handler(
+    handler: &dyn PreparedHandler,
+    parts: &mut http::request::Parts,
+    params: &Params,
+    scope: &mut Scope,
+    shutdown: &ShutdownTrigger,
+    body: Bytes,
+) -> Response {
     let result = {
         let mut cx = Context {
             request: Some(RequestContext {
-                parts: &mut parts,
-                params: &params,
-                scope: &mut scope,
+                parts: &mut *parts,
+                params,
+                scope,
             }),
             lifespan: None,
-            shutdown: admitted.trigger(),
+            shutdown,
         };
         AssertUnwindSafe(handler.call(&mut cx, body))
             .catch_unwind()
             .await
     };
-    let (mut response, outcome) = match result {
-        Ok(response) => {
-            let status = response.status();
-            let outcome = if response.is_handler_failure() {
-                Outcome::Failed(status)
-            } else {
-                Outcome::Responded(status)
-            };
-            (response, outcome)
-        }
+    match result {
+        Ok(response) => response,
         Err(panic) => {
+            let panic = crate::error::panic_message(panic.as_ref());
             tracing::error!(
                 method = %parts.method,
                 path = parts.uri.path(),
-                panic = %crate::error::panic_message(panic.as_ref()),
+                %panic,
                 "handler panicked"
             );
-            (Response::internal_error(), Outcome::Panicked)
+            Response::panicked(panic)
         }
-    };
-    scope.finish(outcome).await;
-    if head {
-        response.strip_body();
     }
-    response
+}
+
+/// How a request ended, as its scope's releases are told.
+fn outcome(response: &Response) -> Outcome {
+    match response.fault() {
+        Some(fault) if fault.panic.is_some() => Outcome::Panicked,
+        Some(fault) if fault.failed => Outcome::Failed(response.status()),
+        _ => Outcome::Responded(response.status()),
+    }
 }
 
 /// `503`, closing the connection: the app cannot answer (starting failed, or stopping).
 fn unavailable(message: &str) -> Response {
-    let mut response = Response::json_value(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &serde_json::json!({ "error": message }),
-    );
-    response.close_connection();
-    response
+    Response::closing(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, message))
 }
 
 /// The answer to every request of an app whose start failed.

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::extract::{Context, FromContext, FromRequest, Needs, Prepare, Rejection};
+use crate::middleware::Next;
 use crate::output::PlainOutput;
+use crate::request::Request;
 
 /// Marks a plain function or closure.
 #[doc(hidden)]
@@ -166,4 +168,131 @@ impl<F: ExtractorFn<M>, M, O> Prepared<F, M, O> {
     pub(crate) fn parts(&self) -> (&F, &F::State) {
         (&self.f, &self.state)
     }
+}
+
+/// The extractors that follow a function's fixed leading arguments, as a tuple: what a
+/// middleware takes after its `Request` and `Next`, what an error renderer or observer takes
+/// after the error. Resolved in order, the first that cannot be extracted rejecting them all.
+#[doc(hidden)]
+pub trait Extractors: Send + Sized + 'static {
+    /// What the extractors prepare once, before the node's first call.
+    type State: Send + Sync + 'static;
+
+    /// Records what each extractor needs. Runs once, at registration.
+    fn describe(needs: &mut Needs);
+
+    /// Prepares each extractor against the app as it is when the node is prepared.
+    fn prepare(prepare: &Prepare<'_>) -> Self::State;
+
+    /// Extracts each, in order.
+    fn extract<'a>(
+        state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+    ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a;
+}
+
+/// An async function of a [`Request`], the [`Next`] step and up to 16 extractors: a
+/// middleware. `M` is `fn(T1, ..) -> Fut`.
+#[doc(hidden)]
+pub trait MiddlewareFn<M>: Send + Sync + Sized + 'static {
+    /// The extractors after `Request` and `Next`.
+    type Args: Extractors;
+    /// What the middleware's future gives.
+    type Output: Send + 'static;
+    /// The middleware's future.
+    type Future: Future<Output = Self::Output> + Send + 'static;
+
+    /// Calls the function.
+    fn invoke(&self, request: Request, next: Next, args: Self::Args) -> Self::Future;
+}
+
+/// A plain function of a borrowed `X` and up to 16 extractors: an error renderer (`X` is the
+/// [`Rejection`]) or an error observer. `M` is `fn(T1, ..) -> R`.
+#[doc(hidden)]
+pub trait RefFn<X: 'static, M>: Send + Sync + Sized + 'static {
+    /// The extractors after the borrowed value.
+    type Args: Extractors;
+    /// What the function returns.
+    type Output;
+
+    /// Calls the function.
+    fn invoke(&self, value: &X, args: Self::Args) -> Self::Output;
+}
+
+/// [`Extractors`], [`MiddlewareFn`] and [`RefFn`] for the extractors `$T`.
+macro_rules! impl_lead_fns {
+    ($($T:ident),*) => {
+        #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
+        impl<$($T: FromContext,)*> Extractors for ($($T,)*) {
+            type State = ($(<$T as FromContext>::State,)*);
+
+            fn describe(needs: &mut Needs) {
+                $(<$T as FromContext>::describe(needs);)*
+            }
+
+            fn prepare(prepare: &Prepare<'_>) -> Self::State {
+                ($(<$T as FromContext>::prepare(prepare),)*)
+            }
+
+            async fn extract(state: &Self::State, cx: &mut Context<'_>) -> Result<Self, Rejection> {
+                let ($($T,)*) = state;
+                Ok(($(<$T as FromContext>::from_context($T, cx).await?,)*))
+            }
+        }
+
+        #[allow(non_snake_case)]
+        impl<F, Fut, $($T,)*> MiddlewareFn<fn($($T,)*) -> Fut> for F
+        where
+            F: Fn(Request, Next, $($T,)*) -> Fut + Send + Sync + 'static,
+            Fut: Future + Send + 'static,
+            Fut::Output: Send + 'static,
+            $($T: FromContext,)*
+        {
+            type Args = ($($T,)*);
+            type Output = Fut::Output;
+            type Future = Fut;
+
+            fn invoke(&self, request: Request, next: Next, ($($T,)*): Self::Args) -> Fut {
+                (self)(request, next, $($T,)*)
+            }
+        }
+
+        #[allow(non_snake_case)]
+        impl<F, X, R, $($T,)*> RefFn<X, fn($($T,)*) -> R> for F
+        where
+            F: Fn(&X, $($T,)*) -> R + Send + Sync + 'static,
+            X: 'static,
+            $($T: FromContext,)*
+        {
+            type Args = ($($T,)*);
+            type Output = R;
+
+            fn invoke(&self, value: &X, ($($T,)*): Self::Args) -> R {
+                (self)(value, $($T,)*)
+            }
+        }
+    };
+}
+
+impl_lead_fns!();
+impl_lead_fns!(T1);
+impl_lead_fns!(T1, T2);
+impl_lead_fns!(T1, T2, T3);
+impl_lead_fns!(T1, T2, T3, T4);
+impl_lead_fns!(T1, T2, T3, T4, T5);
+impl_lead_fns!(T1, T2, T3, T4, T5, T6);
+impl_lead_fns!(T1, T2, T3, T4, T5, T6, T7);
+impl_lead_fns!(T1, T2, T3, T4, T5, T6, T7, T8);
+impl_lead_fns!(T1, T2, T3, T4, T5, T6, T7, T8, T9);
+impl_lead_fns!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10);
+impl_lead_fns!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11);
+impl_lead_fns!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12);
+impl_lead_fns!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13);
+impl_lead_fns!(T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14);
+
+/// What a function of leading arguments and extractors keeps for a started app: the function,
+/// and its extractors' states, computed once.
+pub(crate) struct LeadPrepared<F, A: Extractors> {
+    pub(crate) f: Arc<F>,
+    pub(crate) state: A::State,
 }

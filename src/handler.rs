@@ -14,7 +14,7 @@ use crate::blueprint::{HandlerNode, PreparedHandler, RouteHandler};
 use crate::extract::{Context, Needs, Prepare};
 use crate::function::{AsyncFn, ExtractorFn, FnNode, Prepared};
 use crate::names::callable_name;
-use crate::response::{HandlerFailed, IntoResponse, Response};
+use crate::response::{IntoResponse, Response};
 
 /// An async function or closure that can handle a route.
 ///
@@ -49,6 +49,7 @@ where
             name: callable_name::<F>(None),
             needs,
             node: Arc::new(FnNode::<F, (AsyncFn, P, L)>::new(self)),
+            middleware: Vec::new(),
         }
     }
 }
@@ -75,12 +76,8 @@ where
             let (f, state) = self.parts();
             match f.call(state, cx, body).await {
                 Ok(output) => output.into_response(),
-                Err(rejection) => {
-                    // A rejected parameter is the request's failure, as told to releases.
-                    let mut response = rejection.into_response();
-                    response.extensions_mut().insert(HandlerFailed);
-                    response
-                }
+                // A rejected parameter is the request's failure, as told to releases.
+                Err(rejection) => rejection.into_response().failed(),
             }
         })
     }

@@ -49,8 +49,10 @@ mod validate;
 // The functions users register, written once over the one function of extractors.
 mod function;
 pub mod handler;
+pub mod middleware;
 pub mod node;
 mod output;
+mod report;
 
 // Values and the request.
 mod container;
@@ -87,8 +89,10 @@ pub use crate::error::{
 };
 pub use crate::extract::{Json, Lifespan, Path, Query, Shutdown};
 pub use crate::lifecycle::{LifecycleState, Running};
+pub use crate::middleware::{Middleware, Next};
 pub use crate::node::{value, Value};
 pub use crate::output::Provide;
+pub use crate::report::{ErrorObserver, ErrorRenderer, FailedRequest};
 pub use crate::request::Request;
 pub use crate::response::{HttpError, IntoResponse, Rejection, Response};
 pub use crate::scope::{Dep, Outcome, Scoped};
@@ -98,7 +102,7 @@ pub use crate::tower::AppService;
 
 #[cfg(feature = "macros")]
 pub use roadie_macros::{
-    delete, dependency, get, lifespan, on_shutdown, on_startup, patch, post, put, route,
+    delete, dependency, get, lifespan, middleware, on_shutdown, on_startup, patch, post, put, route,
 };
 
 /// Items that the macros' generated code names, and the types behind the hidden methods of
@@ -108,18 +112,22 @@ pub mod __private {
     pub use crate::blueprint::{Registration, RouteHandler};
     pub use crate::container::Produced;
     pub use crate::handler::{RouteInfo, Routed};
+    pub use crate::middleware::MiddlewareSpec;
+    pub use crate::report::ReportSpec;
     pub use crate::scope::Entry;
 }
 
 /// The names most apps use: `use roadie::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, Dep, HeaderMap, HttpError, IntoResponse, Json, Lifespan, Method, Outcome, Path,
-        Provide, Query, Request, Res, Response, Running, Scoped, Shutdown, StatusCode,
+        App, Dep, HeaderMap, HeaderValue, HttpError, IntoResponse, Json, Lifespan, Method, Next,
+        Outcome, Path, Provide, Query, Rejection, Request, Res, Response, Running, Scoped,
+        Shutdown, StatusCode,
     };
 
     #[cfg(feature = "macros")]
     pub use roadie_macros::{
-        delete, dependency, get, lifespan, on_shutdown, on_startup, patch, post, put, route,
+        delete, dependency, get, lifespan, middleware, on_shutdown, on_startup, patch, post, put,
+        route,
     };
 }

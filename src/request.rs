@@ -143,6 +143,11 @@ impl Request {
         self.inner.headers_mut()
     }
 
+    /// The extensions.
+    pub fn extensions(&self) -> &http::Extensions {
+        self.inner.extensions()
+    }
+
     /// The extensions, mutably.
     pub fn extensions_mut(&mut self) -> &mut http::Extensions {
         self.inner.extensions_mut()

@@ -1,26 +1,32 @@
 //! The router: paths matched by matchit, one handler per method; what it finds tells 404 from
 //! 405 (with its `Allow` list). Its rules are checked by [`crate::validate`].
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::{HeaderValue, Method};
 use percent_encoding::percent_decode_str;
 
 use crate::blueprint::{PreparedHandler, RouteHandler, RouteSpec};
 use crate::extract::{Params, Prepare};
+use crate::middleware::{MiddlewareSpec, PreparedMiddleware, Wrappers};
+
+/// A prepared handler, and the middleware around it.
+pub(crate) struct Route {
+    pub(crate) handler: Arc<dyn PreparedHandler>,
+    pub(crate) wrappers: Wrappers,
+}
 
 struct Endpoint {
-    methods: Vec<(Method, Arc<dyn PreparedHandler>)>,
+    methods: Vec<(Method, Route)>,
     allow: HeaderValue,
+    /// The names of the path's parameters, in path order.
+    names: Vec<&'static str>,
 }
 
 /// What the router found for a request.
 pub(crate) enum Lookup<'a> {
-    Handler {
-        handler: &'a Arc<dyn PreparedHandler>,
-        params: Params<'a>,
-    },
+    Handler { route: &'a Route, params: Params },
     NotFound,
     MethodNotAllowed(HeaderValue),
 }
@@ -30,7 +36,75 @@ pub(crate) struct Router {
     matcher: matchit::Router<usize>,
     endpoints: Vec<Endpoint>,
     /// The handler of unmatched paths (`App::fallback`).
-    fallback: Option<Arc<dyn PreparedHandler>>,
+    fallback: Option<Route>,
+    /// The app-wide middleware: around the router's own `404`s and `405`s too.
+    wrappers: Wrappers,
+}
+
+/// The names of a path pattern's parameters (`{id}`, `{*rest}`), in path order, interned: a
+/// name is leaked once per process however many times the app starts, so that each request's
+/// parameters can name theirs without an allocation.
+fn param_names(path: &str) -> Vec<&'static str> {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut interned = match NAMES.get_or_init(Mutex::default).lock() {
+        Ok(names) => names,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let mut names = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        // `{{` is a literal brace.
+        if rest[open + 1..].starts_with('{') {
+            rest = &rest[open + 2..];
+            continue;
+        }
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let name = rest[open + 1..open + close].trim_start_matches('*');
+        let name = match interned.get(name) {
+            Some(&name) => name,
+            None => {
+                let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+                interned.insert(leaked);
+                leaked
+            }
+        };
+        names.push(name);
+        rest = &rest[open + close + 1..];
+    }
+    names
+}
+
+/// Prepares each middleware once, however many routes it wraps.
+struct Wrapping<'p, 'a> {
+    prepare: &'p Prepare<'a>,
+    prepared: HashMap<*const (), Arc<dyn PreparedMiddleware>>,
+    app_wide: Vec<Arc<dyn PreparedMiddleware>>,
+}
+
+impl Wrapping<'_, '_> {
+    fn one(&mut self, spec: &MiddlewareSpec) -> Arc<dyn PreparedMiddleware> {
+        let key = Arc::as_ptr(&spec.node).cast::<()>();
+        let prepare = self.prepare;
+        Arc::clone(
+            self.prepared
+                .entry(key)
+                .or_insert_with(|| spec.node.prepare(prepare, &spec.name)),
+        )
+    }
+
+    /// The app-wide middleware, then the handler's own.
+    fn route(&mut self, handler: &RouteHandler) -> Route {
+        let mut wrappers = self.app_wide.clone();
+        for spec in &handler.middleware {
+            wrappers.push(self.one(spec));
+        }
+        Route {
+            handler: handler.node.prepare(self.prepare),
+            wrappers: wrappers.into(),
+        }
+    }
 }
 
 /// A path, and the indices of the routes on it, one per method.
@@ -73,41 +147,55 @@ impl Router {
     pub(crate) fn build(
         routes: &[RouteSpec],
         fallback: Option<&RouteHandler>,
+        middleware: &[MiddlewareSpec],
         prepare: &Prepare<'_>,
     ) -> Self {
+        let mut wrapping = Wrapping {
+            prepare,
+            prepared: HashMap::new(),
+            app_wide: Vec::new(),
+        };
+        wrapping.app_wide = middleware.iter().map(|spec| wrapping.one(spec)).collect();
         let (groups, _) = group(routes);
         let mut matcher = matchit::Router::new();
         let mut endpoints = Vec::with_capacity(groups.len());
         for (path, members) in groups {
-            let methods: Vec<(Method, Arc<dyn PreparedHandler>)> = members
+            let methods: Vec<(Method, Route)> = members
                 .iter()
                 .map(|&index| {
                     (
                         routes[index].method.clone(),
-                        routes[index].handler.node.prepare(prepare),
+                        wrapping.route(&routes[index].handler),
                     )
                 })
                 .collect();
-            let names: Vec<Method> = methods.iter().map(|(method, _)| method.clone()).collect();
+            let allowed: Vec<Method> = methods.iter().map(|(method, _)| method.clone()).collect();
             if matcher.insert(path.as_str(), endpoints.len()).is_ok() {
                 endpoints.push(Endpoint {
-                    allow: allow_header(&names),
+                    allow: allow_header(&allowed),
                     methods,
+                    names: param_names(&path),
                 });
             }
         }
         Self {
             matcher,
             endpoints,
-            fallback: fallback.map(|handler| handler.node.prepare(prepare)),
+            fallback: fallback.map(|handler| wrapping.route(handler)),
+            wrappers: wrapping.app_wide.into(),
         }
+    }
+
+    /// The app-wide middleware, around the router's own answers.
+    pub(crate) fn wrappers(&self) -> &Wrappers {
+        &self.wrappers
     }
 
     pub(crate) fn find(&self, method: &Method, path: &str) -> Lookup<'_> {
         let Ok(matched) = self.matcher.at(path) else {
             return match &self.fallback {
-                Some(handler) => Lookup::Handler {
-                    handler,
+                Some(route) => Lookup::Handler {
+                    route,
                     params: Vec::new(),
                 },
                 None => Lookup::NotFound,
@@ -125,12 +213,15 @@ impl Router {
             .find(|(m, _)| m == method)
             .or_else(|| endpoint.methods.iter().find(|(m, _)| m == lookup));
         match handler {
-            Some((_, handler)) => Lookup::Handler {
-                handler,
-                params: matched
-                    .params
+            Some((_, route)) => Lookup::Handler {
+                route,
+                // matchit gives the parameters in path order, as `names` has them.
+                params: endpoint
+                    .names
                     .iter()
-                    .map(|(name, value)| {
+                    .zip(matched.params.iter())
+                    .map(|(&name, (key, value))| {
+                        debug_assert_eq!(name, key, "path parameters come in path order");
                         (
                             name,
                             percent_decode_str(value).decode_utf8_lossy().into_owned(),

@@ -27,6 +27,8 @@ use crate::blueprint::{Blueprint, Body, Kind, Registration, RouteHandler, RouteS
 use crate::error::{Problem, ValidationError};
 use crate::extract::NeedKind;
 use crate::graph::{self, Countdown, DotNode, Graph};
+use crate::middleware::MiddlewareSpec;
+use crate::report::ReportSpec;
 use crate::routing;
 
 /// A blueprint that passed validation: its startup order, and its routes.
@@ -35,6 +37,10 @@ pub(crate) struct Checked {
     pub(crate) routes: Vec<RouteSpec>,
     /// The handler of unmatched paths, if the app registered one.
     pub(crate) fallback: Option<RouteHandler>,
+    /// The middleware around every route, outermost first.
+    pub(crate) middleware: Vec<MiddlewareSpec>,
+    /// The error renderer, if any, and the error observers, in registration order.
+    pub(crate) reports: Vec<ReportSpec>,
 }
 
 /// The startup order of a valid app.
@@ -91,6 +97,34 @@ pub(crate) fn check(blueprint: &Blueprint) -> Result<Checked, ValidationError> {
             ),
         });
     }
+    let middleware: Vec<MiddlewareSpec> = nodes
+        .iter()
+        .filter_map(|node| match &node.body {
+            Body::Middleware(entry) if entry.app_wide => Some(entry.spec.clone()),
+            _ => None,
+        })
+        .collect();
+    let reports: Vec<ReportSpec> = nodes
+        .iter()
+        .filter_map(|node| match &node.body {
+            Body::Report(spec) => Some(ReportSpec::clone(spec)),
+            _ => None,
+        })
+        .collect();
+    let renderers: Vec<&Registration> = nodes
+        .iter()
+        .filter(|node| node.kind == Kind::Renderer)
+        .collect();
+    if let [first, second, ..] = renderers[..] {
+        problems.push(Problem::Setting {
+            node: second.name.clone(),
+            setting: "App::on_error",
+            why: format!(
+                "the app's errors are already rendered by `{}`; an app has one error renderer,                  keep one",
+                first.name
+            ),
+        });
+    }
     check_readiness(
         &routes,
         blueprint.settings.readiness_path.as_deref(),
@@ -108,6 +142,8 @@ pub(crate) fn check(blueprint: &Blueprint) -> Result<Checked, ValidationError> {
             },
             routes,
             fallback,
+            middleware,
+            reports,
         }),
         _ => Err(ValidationError { problems }),
     }
@@ -128,6 +164,8 @@ pub(crate) fn to_dot(nodes: &[Registration]) -> String {
                 Kind::Hook => "octagon",
                 Kind::Dependency => "ellipse",
                 Kind::Route => "note",
+                Kind::Middleware => "cds",
+                Kind::Renderer | Kind::Observer => "component",
             },
             provides: node.provides.map(|(_, ty)| ty),
         }
@@ -154,7 +192,9 @@ fn wire(nodes: &[Registration]) -> Wired {
         let (table, request_scoped) = match node.kind {
             Kind::Provider | Kind::Lifespan => (&mut resources, false),
             Kind::Dependency => (&mut dependencies, true),
-            Kind::Hook | Kind::Route => continue,
+            Kind::Hook | Kind::Route | Kind::Middleware | Kind::Renderer | Kind::Observer => {
+                continue
+            }
         };
         if let Some(&first) = table.get(&ty) {
             problems.push(Problem::Duplicate {
@@ -192,6 +232,7 @@ fn wire(nodes: &[Registration]) -> Wired {
                     &need.param,
                     match node.kind {
                         Kind::Hook => "a shutdown hook runs outside any request, so it cannot have a request-scoped dependency; ask for a resource (`Res<T>`) instead",
+                        Kind::Renderer | Kind::Observer => "errors are also answered outside any request scope (a refused body, a stopping app), so it takes resources (`Res<T>`, `Option<Res<T>>`) only",
                         _ => "a session-scoped value cannot hold a request-scoped one; make it a resource (`App::on_startup`), or make the asker a request-scoped dependency (`App::dependency`)",
                     },
                 )),
@@ -204,9 +245,16 @@ fn wire(nodes: &[Registration]) -> Wired {
                 },
                 NeedKind::RequestPart | NeedKind::Body if outside_request => problems.push(scope(
                     &need.param,
-                    "it runs outside any request; only routes and request-scoped dependencies can read the request",
+                    match node.kind {
+                        Kind::Renderer | Kind::Observer => "errors are also answered outside any request scope (a refused body, a stopping app), so it takes resources (`Res<T>`, `Option<Res<T>>`) only; an observer reads the method and URI from its `FailedRequest`",
+                        _ => "it runs outside any request; only routes, middleware and request-scoped dependencies can read the request",
+                    },
                 )),
                 NeedKind::RequestPart => {}
+                NeedKind::Body if node.kind == Kind::Middleware => problems.push(scope(
+                    &need.param,
+                    "a middleware receives the body in its `Request`; read it from the `Request` (`request.body_bytes()`)",
+                )),
                 NeedKind::Body if node.kind == Kind::Dependency => problems.push(scope(
                     &need.param,
                     "only a route handler's last parameter can read the request body; read it in the handler and pass what the dependency needs through a header or the path, or make the dependency read them",

@@ -521,8 +521,8 @@ fn only_a_route_handler_reads_the_body() {
             "`conn` asks for `Json<Body>`: only a route handler's last parameter can read the \
              request body; read it in the handler and pass what the dependency needs through a \
              header or the path, or make the dependency read them",
-            "`cache` asks for `String`: it runs outside any request; only routes and \
-             request-scoped dependencies can read the request",
+            "`cache` asks for `String`: it runs outside any request; only routes, middleware \
+             and request-scoped dependencies can read the request",
         ]
     );
 }

@@ -48,6 +48,8 @@ pub(crate) enum Kind {
     Lifespan,
     /// A route attribute: async, returns a response.
     Route,
+    /// `#[middleware]`: async, takes `Request` and `Next` first.
+    Middleware,
 }
 
 impl Kind {
@@ -64,6 +66,7 @@ impl Kind {
             Self::Dependency => ".dependency(make::<Conn>)",
             Self::Lifespan => ".lifespan(pool::<Pool>)",
             Self::Route => ".get(\"/path\", handler::<User>)",
+            Self::Middleware => ".wrap(require::<User>)",
         }
     }
 
@@ -75,6 +78,7 @@ impl Kind {
             Self::Dependency => "a request-scoped dependency",
             Self::Lifespan => "a lifespan",
             Self::Route => "a route handler",
+            Self::Middleware => "a middleware",
         }
     }
 }
@@ -194,6 +198,10 @@ pub(crate) fn analyze(attribute: &str, kind: Kind, item: ItemFn) -> syn::Result<
                      write `async fn {name}`"
                 ),
             ),
+            Kind::Middleware => errors.spanned(
+                sig.fn_token,
+                format!("a middleware is async (it awaits `next.run(request)`): write `async fn {name}`"),
+            ),
             _ => {}
         }
     }
@@ -233,6 +241,23 @@ pub(crate) fn analyze(attribute: &str, kind: Kind, item: ItemFn) -> syn::Result<
                  (`Lifespan<()>` registers nothing)"
             ),
         );
+    }
+    if kind == Kind::Middleware {
+        let named = |index: usize, expected: &str| {
+            params.get(index).is_some_and(|param: &Param| {
+                matches!(param.kind, ParamKind::Value)
+                    && matches!(last_segment(&param.ty), Some((ident, _)) if ident == expected)
+            })
+        };
+        if !(named(0, "Request") && named(1, "Next")) {
+            errors.spanned(
+                &sig.inputs,
+                format!(
+                    "a middleware takes the `Request`, then the `Next` step, then extractors: \
+                     write `async fn {name}(request: Request, next: Next, ...)`"
+                ),
+            );
+        }
     }
     if let Some(variadic) = &sig.variadic {
         errors.spanned(variadic, "an annotated function cannot be variadic");
@@ -562,12 +587,15 @@ impl Function {
             Output::Route { .. } => self.params.len().saturating_sub(1),
             Output::Node => self.params.len(),
         };
+        // A middleware's `Request` and `Next` are given, not extracted.
+        let given = if self.kind == Kind::Middleware { 2 } else { 0 };
         let from_context = exports.extractor_trait();
         let checks = self
             .params
             .iter()
             .zip(&outer_types)
             .take(checked)
+            .skip(given)
             .map(|(param, ty)| quote_spanned!(param.ty.span()=> let _ = __roadie_parameter::<#ty>;))
             .collect::<Vec<_>>();
         let checks = if checks.is_empty() {

@@ -1,5 +1,5 @@
 //! Attribute macros for [roadie](https://docs.rs/roadie): `#[on_startup]`, `#[on_shutdown]`,
-//! `#[dependency]`, `#[lifespan]`, and the route attributes `#[get]`, `#[post]`, `#[put]`,
+//! `#[dependency]`, `#[lifespan]`, `#[middleware]`, and the route attributes `#[get]`, `#[post]`, `#[put]`,
 //! `#[patch]`, `#[delete]` and `#[route]`.
 //!
 //! Use them through roadie (`use roadie::prelude::*;`), which re-exports them behind its
@@ -163,6 +163,39 @@ pub fn dependency(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn lifespan(args: TokenStream, item: TokenStream) -> TokenStream {
     run(item, |item| {
         node::expand("lifespan", Kind::Lifespan, args.into(), item)
+    })
+}
+
+/// A middleware: an async function taking the `Request`, then the `Next` step, then
+/// extractors, wrapped around routes with `App::wrap` (every route) or `App::wrap_route` (the
+/// last one registered).
+///
+/// Like the other attributes, `&T` parameters ask for the resource `T`.
+///
+/// ```
+/// use roadie::prelude::*;
+///
+/// struct Sessions;
+/// impl Sessions {
+///     fn knows(&self, token: &str) -> bool { token == "Bearer s3cret" }
+/// }
+///
+/// #[middleware]
+/// async fn require_user(request: Request, next: Next, sessions: &Sessions) -> Response {
+///     let token = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+///     if !token.is_some_and(|token| sessions.knows(token)) {
+///         return StatusCode::UNAUTHORIZED.into_response();
+///     }
+///     next.run(request).await
+/// }
+///
+/// let app = App::new().wrap(require_user);
+/// # let _ = app;
+/// ```
+#[proc_macro_attribute]
+pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
+    run(item, |item| {
+        node::expand("middleware", Kind::Middleware, args.into(), item)
     })
 }
 

@@ -66,6 +66,7 @@ impl App {
             other => other,
         };
         let mut registrations: Vec<Registration> = Vec::with_capacity(theirs.registrations.len());
+        let mut module_wide = Vec::new();
         for registration in &theirs.registrations {
             let mut registration = registration.clone();
             if let Body::Route(route) = &mut registration.body {
@@ -85,9 +86,26 @@ impl App {
                 handler.name = qualify(&handler.name);
                 registration.name = format!("fallback ({})", handler.name);
             } else {
+                if let Body::Middleware(entry) = &mut registration.body {
+                    // The module's own middleware wrap the module's routes, not the app's.
+                    if entry.app_wide {
+                        entry.app_wide = false;
+                        module_wide.push(entry.spec.clone());
+                    }
+                }
                 registration.name = qualify(&registration.name);
             }
             registrations.push(registration);
+        }
+        if !module_wide.is_empty() {
+            for registration in &mut registrations {
+                let handler = match &mut registration.body {
+                    Body::Route(route) => &mut route.handler,
+                    Body::Fallback(handler) => &mut **handler,
+                    _ => continue,
+                };
+                handler.middleware.splice(0..0, module_wide.iter().cloned());
+            }
         }
         let blueprint = self.blueprint_mut();
         blueprint.registrations.extend(registrations);

@@ -3,6 +3,7 @@
 
 mod compose;
 mod entry;
+mod wrap;
 
 use std::fmt;
 use std::sync::Arc;

@@ -30,9 +30,10 @@ pub use crate::scope::Dep;
 use crate::scope::{DependencyIndex, Scope};
 use crate::shutdown::ShutdownTrigger;
 
-/// Path parameters of a matched route, percent-decoded, in path order. The names borrow the
-/// router (no allocation); the values are decoded from the request's path.
-pub(crate) type Params<'r> = Vec<(&'r str, String)>;
+/// Path parameters of a matched route, percent-decoded, in path order. The names are the
+/// route's, interned once when the router is built (no allocation per request); the values are
+/// decoded from the request's path.
+pub(crate) type Params = Vec<(&'static str, String)>;
 
 /// What one parameter needs, recorded once at registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +177,7 @@ impl fmt::Debug for Context<'_> {
 
 pub(crate) struct RequestContext<'a> {
     pub(crate) parts: &'a mut http::request::Parts,
-    pub(crate) params: &'a Params<'a>,
+    pub(crate) params: &'a Params,
     pub(crate) scope: &'a mut Scope,
 }
 

@@ -16,7 +16,7 @@ use super::error::{expected, one_of, quoted, InputError};
 use super::Params;
 
 /// Deserializes `T` from the path parameters of one request.
-pub(crate) fn deserialize_path<T: DeserializeOwned>(params: &Params<'_>) -> Result<T, InputError> {
+pub(crate) fn deserialize_path<T: DeserializeOwned>(params: &Params) -> Result<T, InputError> {
     T::deserialize(PathDeserializer { params })
 }
 

@@ -77,6 +77,13 @@ impl Shutdown {
     pub fn is_triggered(&self) -> bool {
         self.trigger.is_triggered()
     }
+
+    /// Resolves once the app begins to stop (a signal, [`Shutdown::trigger`],
+    /// [`Running::shutdown`](crate::Running::shutdown)): long-lived work awaits it to end in
+    /// time.
+    pub fn requested(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.trigger.triggered()
+    }
 }
 
 impl FromContext for Shutdown {

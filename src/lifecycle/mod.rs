@@ -29,6 +29,7 @@ use self::stop::stop;
 use crate::blueprint::{Registration, Settings};
 use crate::container::{Container, Produced, Res};
 use crate::error::{Failure, ShutdownError};
+use crate::report::Reporting;
 use crate::routing::Router;
 use crate::scope::DependencyTable;
 use crate::shutdown::ShutdownTrigger;
@@ -95,6 +96,8 @@ type LifespanTask = JoinHandle<Result<Option<Produced>, Failure>>;
 /// What the request path reads: prepared routes and dependencies. Never locked.
 pub(crate) struct Live {
     pub(crate) router: Router,
+    /// The error renderer and observers.
+    pub(crate) reporting: Reporting,
     pub(crate) dependencies: Arc<DependencyTable>,
     pub(crate) container: Container,
 }
@@ -343,6 +346,16 @@ impl Running {
     /// Whether a server is draining this app.
     pub(crate) fn is_draining(&self) -> bool {
         self.shared.draining.load(Ordering::Relaxed)
+    }
+
+    /// What the request path reads, unless the app has stopped.
+    pub(crate) fn live(&self) -> Option<Arc<Live>> {
+        self.shared.live.load_full()
+    }
+
+    /// The app's shutdown signal.
+    pub(crate) fn trigger(&self) -> &ShutdownTrigger {
+        &self.shared.trigger
     }
 
     pub(crate) fn settings(&self) -> &Settings {

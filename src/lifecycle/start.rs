@@ -21,6 +21,7 @@ use crate::blueprint::{Blueprint, Body, Kind, Registration, Settings};
 use crate::container::{Container, Produced};
 use crate::error::{Failure, NodeError, Stage, StartupError};
 use crate::extract::{LifespanSlot, Prepare};
+use crate::report::Reporting;
 use crate::routing::Router;
 use crate::scope::{DependencyIndex, DependencyTable};
 use crate::shutdown::ShutdownTrigger;
@@ -241,6 +242,8 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             plan,
             routes,
             fallback,
+            middleware,
+            reports,
         } = match validate::check(&blueprint) {
             Ok(checked) => checked,
             Err(invalid) => {
@@ -328,9 +331,11 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
                 .collect(),
             background: Default::default(),
         });
-        let router = Router::build(&routes, fallback.as_ref(), &prepare);
+        let router = Router::build(&routes, fallback.as_ref(), &middleware, &prepare);
+        let reporting = Reporting::prepare(&reports, &prepare);
         let live = Live {
             router,
+            reporting,
             dependencies,
             container,
         };

@@ -27,11 +27,25 @@ pub struct Response {
     inner: http::Response<Bytes>,
     /// A streaming body, not collected yet; `inner`'s body is then empty.
     stream: Option<StreamSlot>,
+    /// What went wrong, when the response reports a failure; boxed, so that a response that
+    /// reports none carries one pointer.
+    fault: Option<Box<Fault>>,
 }
 
-/// Marks a response made from the `Err` side of a handler's `Result`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HandlerFailed;
+/// What went wrong, on a response that reports a failure: what the error renderer re-renders,
+/// what error observers are told, and how the request scope's releases learn the outcome.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fault {
+    /// roadie's own error, sent in the default shape until the app's renderer renders it.
+    pub(crate) rejection: Option<Rejection>,
+    /// The request failed in its handler or a middleware: the `Err` side of a `Result`, a
+    /// rejected parameter, a panic.
+    pub(crate) failed: bool,
+    /// The text of a panic (logged, never sent).
+    pub(crate) panic: Option<String>,
+    /// The text of an error that answered `500` (logged, never sent).
+    pub(crate) error: Option<String>,
+}
 
 pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -50,6 +64,7 @@ impl Response {
         Self {
             inner,
             stream: None,
+            fault: None,
         }
     }
 
@@ -212,8 +227,35 @@ impl Response {
         self.inner
     }
 
-    pub(crate) fn is_handler_failure(&self) -> bool {
-        self.inner.extensions().get::<HandlerFailed>().is_some()
+    /// What went wrong, if the response reports a failure.
+    pub(crate) fn fault(&self) -> Option<&Fault> {
+        self.fault.as_deref()
+    }
+
+    /// What went wrong, made on first use.
+    pub(crate) fn fault_mut(&mut self) -> &mut Fault {
+        self.fault.get_or_insert_with(Box::default)
+    }
+
+    /// Carries `other`'s fault over to this response, which answers in its place.
+    pub(crate) fn keep_fault(&mut self, other: Response) {
+        self.fault = other.fault;
+    }
+
+    /// Marks the response as the request's failure (told to releases and observers).
+    pub(crate) fn failed(mut self) -> Self {
+        self.fault_mut().failed = true;
+        self
+    }
+
+    /// The `500` of a panic: its text is logged by the caller and kept for error observers,
+    /// never sent.
+    pub(crate) fn panicked(panic: String) -> Self {
+        let mut response = Self::internal_error();
+        let fault = response.fault_mut();
+        fault.failed = true;
+        fault.panic = Some(panic);
+        response
     }
 
     pub(crate) fn strip_body(&mut self) {
@@ -223,10 +265,7 @@ impl Response {
 
     /// A fixed error answer: `{"error": "Not Found"}` and the like.
     pub(crate) fn error(status: StatusCode) -> Self {
-        Self::json_value(
-            status,
-            &serde_json::json!({ "error": status.canonical_reason().unwrap_or("Error") }),
-        )
+        Rejection::new(status, status.canonical_reason().unwrap_or("Error")).render()
     }
 
     /// An error answer that closes the connection (HTTP/1.1): what was left of the request
@@ -269,6 +308,7 @@ impl<B: Into<Bytes>> From<http::Response<B>> for Response {
         Self {
             inner: response.map(Into::into),
             stream: None,
+            fault: None,
         }
     }
 }
@@ -347,11 +387,7 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
     fn into_response(self) -> Response {
         match self {
             Ok(value) => value.into_response(),
-            Err(error) => {
-                let mut response = error.into_response();
-                response.extensions_mut().insert(HandlerFailed);
-                response
-            }
+            Err(error) => error.into_response().failed(),
         }
     }
 }
@@ -408,7 +444,9 @@ impl IntoResponse for BoxError {
             Ok(http) => (*http).into_response(),
             Err(error) => {
                 tracing::error!(error = %error, "handler failed");
-                Response::internal_error()
+                let mut response = Response::internal_error();
+                response.fault_mut().error = Some(error.to_string());
+                response
             }
         }
     }

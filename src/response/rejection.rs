@@ -11,8 +11,12 @@ use super::{IntoResponse, Response};
 /// It answers with a JSON body `{"error": "...", "parameter": "..."}`. roadie's own extractors
 /// name the parameter as the client knows it (`id` for a path parameter, `page` for a query
 /// field, `items[0].title` for a JSON field, `body` for the body as a whole) and say what was
-/// wrong without Rust type names or a library's error text; a `5xx` sends only its status's
-/// reason, and logs the message.
+/// wrong without Rust type names or a library's error text; a `5xx` other than `503` sends only
+/// its status's reason, and logs the message.
+///
+/// Every error roadie answers is a `Rejection` (`404`, `405`, `408`, `413`, a parameter that
+/// did not parse, a `503` while stopping...): [`App::on_error`](crate::App::on_error) renders
+/// them all in the app's own shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     status: StatusCode,
@@ -73,22 +77,94 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
-impl IntoResponse for Rejection {
-    fn into_response(self) -> Response {
-        let message = if self.status.is_server_error() {
-            tracing::error!(parameter = ?self.parameter, "{}", self.message);
+impl Rejection {
+    /// What the client may read: the message, or for a `5xx` other than `503` only its
+    /// status's reason (the message may hold what the client must not see; it is logged
+    /// instead). A `503` says why the app cannot answer (`the app is shutting down`).
+    pub fn public_message(&self) -> &str {
+        if self.is_private() {
             self.status
                 .canonical_reason()
-                .unwrap_or("internal error")
-                .to_owned()
+                .unwrap_or("Internal Server Error")
         } else {
-            self.message
-        };
-        let body = match self.parameter {
+            &self.message
+        }
+    }
+
+    /// The default shape of roadie's errors: `{"error": "...", "parameter": "..."}`
+    /// (`parameter` when one is named), `application/json`, with [`Rejection::public_message`].
+    ///
+    /// ```
+    /// use roadie::{Rejection, StatusCode};
+    ///
+    /// let response = Rejection::bad_request("must be a number").with_parameter("id").to_json();
+    /// assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    /// assert_eq!(response.text(), r#"{"error":"must be a number","parameter":"id"}"#);
+    /// ```
+    pub fn to_json(&self) -> Response {
+        let message = self.public_message();
+        let body = match &self.parameter {
             Some(parameter) => serde_json::json!({ "error": message, "parameter": parameter }),
             None => serde_json::json!({ "error": message }),
         };
         Response::json_value(self.status, &body)
+    }
+
+    /// The error as an RFC 9457 problem: `application/problem+json` with `type`
+    /// (`about:blank`), `title` (the status's reason), `status`, `detail`
+    /// ([`Rejection::public_message`]) and, when one is named, the extension member
+    /// `parameter`. Switch an app's errors to it with `.on_error(Rejection::to_problem)`.
+    ///
+    /// ```
+    /// use roadie::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = App::new().on_error(Rejection::to_problem);
+    /// let response = app.execute(Request::get("/missing")).await;
+    /// assert_eq!(response.header("content-type"), Some("application/problem+json"));
+    /// let problem: serde_json::Value = response.json();
+    /// assert_eq!(problem["status"], 404);
+    /// assert_eq!(problem["title"], "Not Found");
+    /// # }
+    /// ```
+    pub fn to_problem(&self) -> Response {
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.public_message(),
+        });
+        if let Some(parameter) = &self.parameter {
+            body["parameter"] = serde_json::Value::from(parameter.as_str());
+        }
+        Response::typed(self.status, PROBLEM_JSON, body.to_string())
+    }
+
+    /// The default rendering, with the rejection kept on the response for the app's
+    /// renderer and observers.
+    pub(crate) fn render(self) -> Response {
+        let mut response = self.to_json();
+        response.fault_mut().rejection = Some(self);
+        response
+    }
+}
+
+const PROBLEM_JSON: http::HeaderValue = http::HeaderValue::from_static("application/problem+json");
+
+impl Rejection {
+    /// Whether the message stays in the logs.
+    fn is_private(&self) -> bool {
+        self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        if self.is_private() {
+            tracing::error!(parameter = ?self.parameter, "{}", self.message);
+        }
+        self.render()
     }
 }
 

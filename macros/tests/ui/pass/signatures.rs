@@ -127,6 +127,14 @@ fn main() {
         .route(pair)
         .route(braces)
         .route(delete_user)
-        .route(purge);
+        .route(purge)
+        .wrap(audit);
     let _ = app;
+}
+
+/// A middleware with a resource, a dependency and a header map.
+#[middleware]
+async fn audit(request: Request, next: Next, db: &Database, _conn: Dep<Conn>, headers: HeaderMap) -> Response {
+    let _ = (db, headers);
+    next.run(request).await
 }
