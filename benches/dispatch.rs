@@ -2,6 +2,9 @@
 //! and `App::execute`) and on axum 0.7 (`Router::with_state`, driven by `ServiceExt::oneshot`).
 //! Both handlers do the same work: format a string from both resources and the id.
 //!
+//! The same again with one pass-through middleware on each side: roadie's `App::wrap`, and
+//! axum's `middleware::from_fn`, so that what one middleware adds is measured side by side.
+//!
 //! Run: `cargo bench -p roadie --no-default-features --bench dispatch -- --warm-up-time 1 --measurement-time 3`
 //! (see `docs/performance.md`, section "Dispatch", for the instruction counts under callgrind).
 
@@ -40,6 +43,23 @@ fn roadie_app() -> App {
                 format!("{} {} {id}", config.greeting, db.name)
             },
         )
+}
+
+/// A middleware that only goes on: what the chain itself costs.
+async fn pass(request: Request, next: roadie::Next) -> roadie::Response {
+    next.run(request).await
+}
+
+fn roadie_wrapped() -> App {
+    roadie_app().wrap(pass)
+}
+
+fn axum_wrapped() -> axum::Router {
+    axum_router().layer(axum::middleware::from_fn(
+        |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            next.run(request).await
+        },
+    ))
 }
 
 #[derive(Clone)]
@@ -132,6 +152,33 @@ fn dispatch(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    let wrapped = runtime.block_on(roadie_wrapped().start()).unwrap();
+    let axum_wrapped = axum_wrapped();
+    assert_eq!(
+        runtime
+            .block_on(wrapped.execute(Request::get("/users/42")))
+            .text(),
+        "hello users 42"
+    );
+    let mut group = c.benchmark_group("dispatch with one middleware");
+    group.bench_function("roadie wrap", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = wrapped.execute(Request::get("/users/42")).await;
+            black_box(response)
+        })
+    });
+    group.bench_function("axum from_fn", |b| {
+        use tower::ServiceExt;
+        b.to_async(&runtime).iter(|| async {
+            let request = http::Request::get("/users/42")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = axum_wrapped.clone().oneshot(request).await.unwrap();
+            black_box(response)
+        })
+    });
+    group.finish();
 }
 
 /// Runs one side `n` times in a plain loop, for an instruction count under callgrind, which is
@@ -140,9 +187,11 @@ fn dispatch(c: &mut Criterion) {
 fn dispatch_loop(spec: &str) {
     let (side, n) = spec
         .split_once(':')
-        .expect("DISPATCH_LOOP is `<roadie-running|roadie-app|axum>:<n>`");
+        .expect("DISPATCH_LOOP is `<roadie-running|roadie-app|roadie-wrap|axum|axum-from-fn>:<n>`");
     let n: u64 = n.parse().expect("the count is a number");
     let (runtime, app, running, router) = sides();
+    let wrapped = runtime.block_on(roadie_wrapped().start()).unwrap();
+    let axum_wrapped = axum_wrapped();
     runtime.block_on(async {
         use tower::ServiceExt;
         for _ in 0..n {
@@ -153,11 +202,20 @@ fn dispatch_loop(spec: &str) {
                 "roadie-app" => {
                     black_box(app.execute(Request::get("/users/42")).await);
                 }
+                "roadie-wrap" => {
+                    black_box(wrapped.execute(Request::get("/users/42")).await);
+                }
                 "axum" => {
                     let request = http::Request::get("/users/42")
                         .body(axum::body::Body::empty())
                         .unwrap();
                     black_box(router.clone().oneshot(request).await.unwrap());
+                }
+                "axum-from-fn" => {
+                    let request = http::Request::get("/users/42")
+                        .body(axum::body::Body::empty())
+                        .unwrap();
+                    black_box(axum_wrapped.clone().oneshot(request).await.unwrap());
                 }
                 other => panic!("unknown side `{other}`"),
             }

@@ -24,6 +24,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::future::{BoxFuture, Either};
 use futures_util::FutureExt;
 use http::{header, HeaderValue, Method, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
@@ -241,28 +242,28 @@ pub(crate) async fn answer<B: IncomingBody>(
     };
     let draining = running.is_draining() && request.version() <= Version::HTTP_11;
     let (parts, body) = request.into_parts();
-    let live = admitted.live();
-    // Kept for error observers only when there are some.
-    let asked = match &live {
-        Some(live) if live.reporting.observes() => Some((parts.method.clone(), parts.uri.clone())),
-        _ => None,
+    let Some(live) = admitted.live() else {
+        // Stopped since it was admitted: the body is not read.
+        return unavailable("the app has stopped");
     };
+    // Kept for error observers only when there are some; boxed, so that an app without
+    // them carries a pointer.
+    let asked = live
+        .reporting
+        .observes()
+        .then(|| Box::new((parts.method.clone(), parts.uri.clone())));
     let mut response = match body.read(&parts, admitted.body_limits()).await {
         Ok((body, held)) => {
-            let response = match &live {
-                Some(live) => dispatch(&admitted, live, parts, body).await,
-                None => unavailable("the app has stopped"),
-            };
+            let response = dispatch(&admitted, &live, parts, body).await;
             drop(held);
             response
         }
         Err(refused) => *refused,
     };
     if response.fault().is_some() {
-        if let Some(live) = &live {
-            // Boxed: most responses report no failure, and carry none of this in their future.
-            response = Box::pin(live.reporting.report(response, asked, admitted.trigger())).await;
-        }
+        // Boxed: most responses report no failure, and carry none of this in their future.
+        let asked = asked.map(|asked| *asked);
+        response = Box::pin(live.reporting.report(response, asked, admitted.trigger())).await;
     }
     if head {
         response.strip_body();
@@ -334,17 +335,18 @@ async fn dispatch(
         Lookup::Handler { route, params } => (route, params),
         Lookup::NotFound => {
             let response = Response::error(StatusCode::NOT_FOUND);
-            return around(admitted, live, Endpoint::Answer(response), parts, body).await;
+            return around(admitted, live, response, parts, body).await;
         }
         Lookup::MethodNotAllowed(allow) => {
             let mut response = Response::error(StatusCode::METHOD_NOT_ALLOWED);
             response.headers_mut().insert(header::ALLOW, allow);
-            return around(admitted, live, Endpoint::Answer(response), parts, body).await;
+            return around(admitted, live, response, parts, body).await;
         }
     };
     if !route.wrappers.is_empty() {
-        // Boxed: an app without middleware carries none of it in its future.
-        return Box::pin(wrapped(
+        // In place, not boxed: what this branch holds across its awaits is smaller than what
+        // the plain call below holds, so the future is no larger for it.
+        return wrapped(
             admitted,
             live,
             &route.wrappers,
@@ -352,52 +354,60 @@ async fn dispatch(
             parts,
             params,
             body,
-        ))
+        )
         .await;
     }
     let mut scope = Scope::new(Arc::clone(&live.dependencies));
-    let response = call_handler(
-        &*route.handler,
-        &mut parts,
-        &params,
-        &mut scope,
-        admitted.trigger(),
-        body,
-    )
-    .await;
+    let result = {
+        let mut cx = Context {
+            request: Some(RequestContext {
+                parts: &mut parts,
+                params: &params,
+                scope: &mut scope,
+            }),
+            lifespan: None,
+            shutdown: admitted.trigger(),
+        };
+        AssertUnwindSafe(route.handler.call(&mut cx, body))
+            .catch_unwind()
+            .await
+    };
+    let response = result.unwrap_or_else(|panic| panicked(&parts, panic));
     scope.finish(outcome(&response)).await;
     response
 }
 
 /// The router's own answer, inside the app-wide middleware if there are some.
-async fn around(
-    admitted: &Admitted,
-    live: &Arc<Live>,
-    endpoint: Endpoint,
+fn around<'a>(
+    admitted: &'a Admitted,
+    live: &'a Arc<Live>,
+    response: Response,
     parts: http::request::Parts,
     body: Bytes,
-) -> Response {
+) -> Either<std::future::Ready<Response>, BoxFuture<'a, Response>> {
     let wrappers = live.router.wrappers();
-    match endpoint {
-        Endpoint::Answer(response) if wrappers.is_empty() => response,
-        endpoint => {
-            Box::pin(wrapped(
-                admitted,
-                live,
-                wrappers,
-                endpoint,
-                parts,
-                Vec::new(),
-                body,
-            ))
-            .await
-        }
+    if wrappers.is_empty() {
+        return Either::Left(std::future::ready(response));
     }
+    let endpoint = Endpoint::Answer(Box::new(response));
+    Either::Right(wrapped(
+        admitted,
+        live,
+        wrappers,
+        endpoint,
+        parts,
+        Vec::new(),
+        body,
+    ))
 }
 
 /// Runs a request down its middleware to its endpoint, then releases its scope, which comes
 /// back once the chain has stopped (wherever it stopped).
-async fn wrapped(
+///
+/// The chain is started here, before the future is made, so that the future holds only the
+/// chain's (boxed) call and is small to box. Boxed, so that `dispatch`'s future, which every
+/// request of an app without middleware carries, is no larger for it.
+fn wrapped(
     admitted: &Admitted,
     live: &Arc<Live>,
     wrappers: &Wrappers,
@@ -405,7 +415,7 @@ async fn wrapped(
     parts: http::request::Parts,
     params: Params,
     body: Bytes,
-) -> Response {
+) -> BoxFuture<'static, Response> {
     let scope = Scope::new(Arc::clone(&live.dependencies));
     let (pending, back) = Pending::new(
         Arc::clone(wrappers),
@@ -417,17 +427,21 @@ async fn wrapped(
     let request = Request {
         inner: http::Request::from_parts(parts, body),
     };
-    let response = pending.proceed(request).await;
-    // A middleware that handed its `Next` to a task of its own is waited for: what the
-    // request acquired is released once, after the whole chain.
-    if let Ok(mut scope) = back.await {
-        scope.finish(outcome(&response)).await;
-    }
-    response
+    let chain = pending.proceed(request);
+    Box::pin(async move {
+        let response = chain.await;
+        // A middleware that handed its `Next` to a task of its own is waited for: what the
+        // request acquired is released once, after the whole chain.
+        if let Ok(mut scope) = back.await {
+            scope.finish(outcome(&response)).await;
+        }
+        response
+    })
 }
 
-/// Calls a route's handler in the request's scope; a panic answers `500`, its text logged
-/// and kept for error observers, never sent.
+/// Calls a route's handler in the request's scope; a panic answers `500` ([`panicked`]).
+/// What a middleware chain ends with; a route without middleware calls its handler the same
+/// way, in place in `dispatch`.
 pub(crate) async fn call_handler(
     handler: &dyn PreparedHandler,
     parts: &mut http::request::Parts,
@@ -450,19 +464,20 @@ pub(crate) async fn call_handler(
             .catch_unwind()
             .await
     };
-    match result {
-        Ok(response) => response,
-        Err(panic) => {
-            let panic = crate::error::panic_message(panic.as_ref());
-            tracing::error!(
-                method = %parts.method,
-                path = parts.uri.path(),
-                %panic,
-                "handler panicked"
-            );
-            Response::panicked(panic)
-        }
-    }
+    result.unwrap_or_else(|panic| panicked(parts, panic))
+}
+
+/// The answer to a handler's panic: `500`, its text logged and kept for error observers,
+/// never sent.
+fn panicked(parts: &http::request::Parts, panic: Box<dyn std::any::Any + Send>) -> Response {
+    let panic = crate::error::panic_message(panic.as_ref());
+    tracing::error!(
+        method = %parts.method,
+        path = parts.uri.path(),
+        %panic,
+        "handler panicked"
+    );
+    Response::panicked(panic)
 }
 
 /// How a request ended, as its scope's releases are told.

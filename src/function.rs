@@ -184,6 +184,10 @@ pub trait Extractors: Send + Sized + 'static {
     /// Prepares each extractor against the app as it is when the node is prepared.
     fn prepare(prepare: &Prepare<'_>) -> Self::State;
 
+    /// The value of no extractors at all (`Some(())`), so that a function without extractors
+    /// skips extraction; `None` when there are some.
+    fn none() -> Option<Self>;
+
     /// Extracts each, in order.
     fn extract<'a>(
         state: &'a Self::State,
@@ -221,6 +225,8 @@ pub trait RefFn<X: 'static, M>: Send + Sync + Sized + 'static {
 
 /// [`Extractors`], [`MiddlewareFn`] and [`RefFn`] for the extractors `$T`.
 macro_rules! impl_lead_fns {
+    (@none) => { Some(()) };
+    (@none $($T:ident)+) => { None };
     ($($T:ident),*) => {
         #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
         impl<$($T: FromContext,)*> Extractors for ($($T,)*) {
@@ -232,6 +238,10 @@ macro_rules! impl_lead_fns {
 
             fn prepare(prepare: &Prepare<'_>) -> Self::State {
                 ($(<$T as FromContext>::prepare(prepare),)*)
+            }
+
+            fn none() -> Option<Self> {
+                impl_lead_fns!(@none $($T)*)
             }
 
             async fn extract(state: &Self::State, cx: &mut Context<'_>) -> Result<Self, Rejection> {

@@ -11,6 +11,7 @@
 //! middleware's parameter was rejected.
 
 use std::fmt;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -39,9 +40,12 @@ pub struct Next {
 
 impl Next {
     /// Runs the rest of the chain with `request`, and gives its response.
-    pub async fn run(mut self, request: Request) -> Response {
+    ///
+    /// The rest of the chain's future is made at once (nothing runs until it is awaited), so
+    /// that a middleware's own future holds only a pointer to it.
+    pub fn run(mut self, request: Request) -> impl Future<Output = Response> + Send + 'static {
         match self.pending.take() {
-            Some(pending) => pending.proceed(request).await,
+            Some(pending) => pending.proceed(request),
             // `pending` is only taken here, and `run` takes `self`.
             None => unreachable!("`Next` runs once"),
         }
@@ -70,8 +74,9 @@ pub(crate) type Wrappers = Arc<[Arc<dyn PreparedMiddleware>]>;
 pub(crate) enum Endpoint {
     /// The route's handler.
     Handler(Arc<dyn PreparedHandler>),
-    /// A fixed answer: `404` or `405` from the router.
-    Answer(Response),
+    /// A fixed answer: `404` or `405` from the router. Boxed, so that the chain of a route
+    /// carries one pointer for it.
+    Answer(Box<Response>),
 }
 
 /// The rest of a request's chain, and what the request owns on its way down it.
@@ -131,7 +136,7 @@ impl Pending {
                 } = &mut *self;
                 edge::call_handler(&*handler, &mut parts, params, scope, shutdown, body).await
             }
-            Some(Endpoint::Answer(response)) => response,
+            Some(Endpoint::Answer(response)) => *response,
             None => unreachable!("the endpoint answers once"),
         };
         self.go_home();
@@ -139,6 +144,8 @@ impl Pending {
     }
 
     /// The chain stopped here: the scope goes back to the edge, which releases it.
+    // Taken as the box the chain travels in: unboxing it first would copy it.
+    #[allow(clippy::boxed_local)]
     fn go_home(self: Box<Self>) {
         let Pending { scope, home, .. } = *self;
         // The edge dropped its end only if the request was cancelled: the scope's own drop
@@ -268,6 +275,13 @@ where
         mut pending: Box<Pending>,
         request: Request,
     ) -> BoxFuture<'static, Response> {
+        // Without extractors, the request goes to the function as it came.
+        if let Some(args) = <F::Args as Extractors>::none() {
+            let next = Next {
+                pending: Some(pending),
+            };
+            return Box::pin(self.invoke(request, next, args));
+        }
         Box::pin(async move {
             let (mut parts, body) = request.inner.into_parts();
             let args = {
@@ -287,18 +301,30 @@ where
             let next = Next {
                 pending: Some(pending),
             };
-            let f = &self.prepared.f;
-            // Inside the async block, so that a closure that panics before its future is
-            // made is caught too.
-            let run = async move { f.invoke(request, next, args).await };
-            match AssertUnwindSafe(run).catch_unwind().await {
-                Ok(output) => output.into_response(),
-                Err(panic) => {
-                    let panic = crate::error::panic_message(panic.as_ref());
-                    tracing::error!(middleware = %self.name, %panic, "middleware panicked");
-                    Response::panicked(panic)
-                }
-            }
+            self.invoke(request, next, args).await
         })
+    }
+}
+
+impl<F, M> PreparedFn<F, M>
+where
+    F: MiddlewareFn<M>,
+    F::Output: IntoResponse,
+    M: 'static,
+{
+    /// Calls the function; a panic answers `500`, its text logged and kept for observers.
+    async fn invoke(self: Arc<Self>, request: Request, next: Next, args: F::Args) -> Response {
+        let f = &self.prepared.f;
+        // Inside the async block, so that a closure that panics before its future is made is
+        // caught too.
+        let run = async move { f.invoke(request, next, args).await };
+        match AssertUnwindSafe(run).catch_unwind().await {
+            Ok(output) => output.into_response(),
+            Err(panic) => {
+                let panic = crate::error::panic_message(panic.as_ref());
+                tracing::error!(middleware = %self.name, %panic, "middleware panicked");
+                Response::panicked(panic)
+            }
+        }
     }
 }
