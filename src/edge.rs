@@ -15,6 +15,10 @@
 //!
 //! The fixed answers (`503`, `404`, `405`, `408`, `413`, `500`) are written here once. While
 //! a server drains, every HTTP/1.1 response carries `Connection: close`.
+//!
+//! An app with tower layers ([`App::layer`](crate::App::layer)) answers through them, and the
+//! edge answers inside, with the request's body still unread ([`crate::layer`]); an app
+//! without layers takes the edge directly.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -26,6 +30,7 @@ use http::{header, HeaderValue, Method, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::body::Body;
 use crate::error::BoxError;
 use crate::extract::{Context, RequestContext};
 use crate::lifecycle::{Admitted, BodyLimits, LifecycleState, Live, Running};
@@ -57,6 +62,9 @@ pub(crate) trait IncomingBody: Send {
         parts: &http::request::Parts,
         limits: &BodyLimits,
     ) -> impl Future<Output = Result<(Bytes, Held), Refused>> + Send;
+
+    /// The body, unread, as the app's layers carry it.
+    fn into_body(self) -> Body;
 }
 
 /// The answer that refuses a body; boxed, so that the common way through stays small.
@@ -76,6 +84,28 @@ impl IncomingBody for Bytes {
         }
         Ok((self, None))
     }
+
+    fn into_body(self) -> Body {
+        self.into()
+    }
+}
+
+/// A body from the app's layers: in memory, as from `execute`, or streamed.
+impl IncomingBody for Body {
+    async fn read(
+        self,
+        parts: &http::request::Parts,
+        limits: &BodyLimits,
+    ) -> Result<(Bytes, Held), Refused> {
+        match self.into_full() {
+            Ok(bytes) => bytes.read(parts, limits).await,
+            Err(body) => Streamed(body).read(parts, limits).await,
+        }
+    }
+
+    fn into_body(self) -> Body {
+        self
+    }
 }
 
 /// A streaming request body (hyper's, a tower host's, Lambda's).
@@ -83,7 +113,7 @@ pub(crate) struct Streamed<B>(pub(crate) B);
 
 impl<B> IncomingBody for Streamed<B>
 where
-    B: http_body::Body + Send,
+    B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
@@ -108,6 +138,10 @@ where
             return Err(Box::new(too_large(limits.size)));
         }
         read_bounded(body, limits).await
+    }
+
+    fn into_body(self) -> Body {
+        Body::new(self.0)
     }
 }
 
@@ -210,8 +244,21 @@ pub(crate) async fn answer_in_process(
     }
 }
 
-/// Answers one request, whatever its body: the whole edge, steps 1 to 4.
+/// Answers one request, whatever its body: through the app's layers if it has any, the
+/// whole edge, steps 1 to 4, inside them.
 pub(crate) async fn answer<B: IncomingBody>(
+    running: &Running,
+    request: http::Request<B>,
+) -> Response {
+    match running.layers() {
+        None => answer_directly(running, request).await,
+        Some(stack) => stack.answer(request.map(IncomingBody::into_body)).await,
+    }
+}
+
+/// The whole edge, steps 1 to 4: what an app without layers answers with, and what the
+/// innermost of its layers wraps.
+pub(crate) async fn answer_directly<B: IncomingBody>(
     running: &Running,
     request: http::Request<B>,
 ) -> Response {
@@ -265,7 +312,7 @@ fn readiness(running: &Running, path: &str) -> Option<Response> {
 /// Routes an admitted request and runs its handler in a request scope.
 async fn dispatch(admitted: Admitted, mut parts: http::request::Parts, body: Bytes) -> Response {
     let Some(live) = admitted.live() else {
-        return unavailable("the app has stopped");
+        return stopped();
     };
     let Live {
         router,
@@ -332,6 +379,11 @@ fn unavailable(message: &str) -> Response {
     );
     response.close_connection();
     response
+}
+
+/// The answer to a request of an app that has stopped.
+pub(crate) fn stopped() -> Response {
+    unavailable("the app has stopped")
 }
 
 /// The answer to every request of an app whose start failed.
