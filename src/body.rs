@@ -15,7 +15,6 @@ use bytes::{Buf, Bytes};
 use futures_util::stream::{BoxStream, Stream, StreamExt};
 use http_body::{Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::BodyExt;
 
 use crate::error::BoxError;
 
@@ -73,13 +72,7 @@ impl Body {
         match downcast::<Self, B>(body) {
             Ok(body) => body,
             Err(body) => Self {
-                kind: Kind::Boxed(
-                    body.map_frame(|frame| {
-                        frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
-                    })
-                    .map_err(Into::into)
-                    .boxed_unsync(),
-                ),
+                kind: Kind::Boxed(UnsyncBoxBody::new(IntoBytes { body })),
             },
         }
     }
@@ -116,6 +109,47 @@ fn downcast<T: 'static, K: 'static>(value: K) -> Result<T, K> {
     match (&mut slot as &mut dyn Any).downcast_mut::<Option<T>>() {
         Some(own) => Ok(own.take().expect("the slot was just filled")),
         None => Err(slot.expect("the slot was just filled")),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Any body as one of `Bytes` and `BoxError`, keeping its size hint and its end (which
+    /// `http_body_util`'s `map_frame` forgets: a mapped frame could change size; this one
+    /// cannot).
+    struct IntoBytes<B> {
+        #[pin]
+        body: B,
+    }
+}
+
+impl<B> http_body::Body for IntoBytes<B>
+where
+    B: http_body::Body,
+    B::Data: Buf,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.project().body.poll_frame(cx).map(|frame| {
+            frame.map(|frame| {
+                frame
+                    .map(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())))
+                    .map_err(Into::into)
+            })
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

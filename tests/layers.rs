@@ -508,3 +508,27 @@ async fn a_layer_can_read_the_body_as_roadie_body() {
         .await;
     assert_eq!(response.text(), "through the layer");
 }
+
+#[tokio::test]
+async fn a_body_in_memory_keeps_its_content_length_through_a_layer_that_wraps_it() {
+    // `TraceLayer` wraps the response body in a type of its own: roadie boxes it, keeping
+    // its exact size, so the server still sends `Content-Length` rather than chunks.
+    let (addr, handle, serving) = spawn(
+        App::new()
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .get("/hello", || async { "hello" }),
+    )
+    .await;
+    let answer = exchange(
+        addr,
+        "GET /hello HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(header_of(&answer, "content-length"), Some("5"), "{answer}");
+    assert_eq!(header_of(&answer, "transfer-encoding"), None, "{answer}");
+    assert!(answer.ends_with("hello"), "{answer}");
+
+    handle.shutdown_now();
+    serving.await.unwrap().unwrap();
+}
