@@ -252,7 +252,23 @@ pub(crate) async fn answer<B: IncomingBody>(
 ) -> Response {
     match running.layers() {
         None => answer_directly(running, request).await,
-        Some(stack) => stack.answer(request.map(IncomingBody::into_body)).await,
+        Some(stack) => {
+            // Cheap clones (shared bytes), kept to log a panic with.
+            let (method, uri) = (request.method().clone(), request.uri().clone());
+            let answered = AssertUnwindSafe(stack.answer(request.map(IncomingBody::into_body)))
+                .catch_unwind()
+                .await;
+            answered.unwrap_or_else(|panic| {
+                // A handler's panic is caught inside; this one is a layer's.
+                tracing::error!(
+                    %method,
+                    path = uri.path(),
+                    panic = %crate::error::panic_message(panic.as_ref()),
+                    "a layer panicked"
+                );
+                Response::internal_error()
+            })
+        }
     }
 }
 

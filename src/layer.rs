@@ -13,7 +13,8 @@
 //!
 //! What comes back from a layer is turned into a roadie response at once: an `Err` from its
 //! service is logged and becomes a `500` (so the layers outside it see a response, never an
-//! error), and a body of another type than [`Body`] is boxed into one.
+//! error), and a body of another type than [`Body`] is boxed into one. A panic in a layer
+//! answers `500` too (logged, its text not sent), like a handler's.
 
 use std::convert::Infallible;
 use std::fmt;

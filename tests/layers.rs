@@ -532,3 +532,21 @@ async fn a_body_in_memory_keeps_its_content_length_through_a_layer_that_wraps_it
     handle.shutdown_now();
     serving.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_panicking_layer_answers_500_and_the_app_keeps_serving() {
+    let app = App::new()
+        .layer(MapRequestLayer::new(|request: http::Request<Body>| {
+            assert!(request.uri().path() != "/boom", "the layer panics on /boom");
+            request
+        }))
+        .get("/boom", || async { "never" })
+        .get("/hello", || async { "hello" });
+    let response = app.execute(Request::get("/boom")).await;
+    assert_eq!(response.status(), 500);
+    assert!(
+        !response.text().contains("panics"),
+        "the panic text is not sent"
+    );
+    assert_eq!(app.execute(Request::get("/hello")).await.text(), "hello");
+}
