@@ -2,7 +2,7 @@
 //!
 //! The layers wrap an [`Endpoint`]: the app's edge (the readiness route, admission, the body
 //! read within its limits, dispatch). Every entry point — [`App::execute`](crate::App::execute),
-//! [`Running::execute`], [`App::serve`](crate::App::serve), the tower adapter and Lambda —
+//! [`Running::execute`](crate::Running::execute), [`App::serve`](crate::App::serve), the tower adapter and Lambda —
 //! answers through the same stack, so a layer sees every response, roadie's own `404`,
 //! `405`, `408`, `413` and `503` and the readiness route included.
 //!
