@@ -17,6 +17,7 @@ use http::Method;
 use crate::container::Produced;
 use crate::error::{Failure, Problem};
 use crate::extract::{Context, LifespanSlot, Needs, Prepare};
+use crate::layer::LayerFn;
 use crate::middleware::MiddlewareSpec;
 use crate::report::ReportSpec;
 use crate::response::Response;
@@ -125,6 +126,9 @@ pub(crate) struct Blueprint {
     pub(crate) problems: Vec<Problem>,
     /// The module name, prefixed to node names when this app is merged into another.
     pub(crate) module: Option<String>,
+    /// The tower layers around the whole app (`App::layer`), in registration order: the
+    /// first is the outermost.
+    pub(crate) layers: Vec<LayerFn>,
 }
 
 /// One registered node: what the registration traits (`IntoProvider`, `Handler`, ...) make.

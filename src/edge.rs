@@ -18,6 +18,10 @@
 //!
 //! The fixed answers (`503`, `404`, `405`, `408`, `413`, `500`) are written here once, each as
 //! a [`Rejection`]. While a server drains, every HTTP/1.1 response carries `Connection: close`.
+//!
+//! An app with tower layers ([`App::layer`](crate::App::layer)) answers through them, and the
+//! edge answers inside, with the request's body still unread ([`crate::layer`]); an app
+//! without layers takes the edge directly.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -31,6 +35,7 @@ use http_body_util::{BodyExt, Full};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::blueprint::PreparedHandler;
+use crate::body::Body;
 use crate::error::BoxError;
 use crate::extract::{Context, Params, RequestContext};
 use crate::lifecycle::{Admitted, BodyLimits, LifecycleState, Live, Running};
@@ -64,6 +69,9 @@ pub(crate) trait IncomingBody: Send {
         parts: &http::request::Parts,
         limits: &BodyLimits,
     ) -> impl Future<Output = Result<(Bytes, Held), Refused>> + Send;
+
+    /// The body, unread, as the app's layers carry it.
+    fn into_body(self) -> Body;
 }
 
 /// The answer that refuses a body; boxed, so that the common way through stays small.
@@ -83,6 +91,28 @@ impl IncomingBody for Bytes {
         }
         Ok((self, None))
     }
+
+    fn into_body(self) -> Body {
+        self.into()
+    }
+}
+
+/// A body from the app's layers: in memory, as from `execute`, or streamed.
+impl IncomingBody for Body {
+    async fn read(
+        self,
+        parts: &http::request::Parts,
+        limits: &BodyLimits,
+    ) -> Result<(Bytes, Held), Refused> {
+        match self.into_full() {
+            Ok(bytes) => bytes.read(parts, limits).await,
+            Err(body) => Streamed(body).read(parts, limits).await,
+        }
+    }
+
+    fn into_body(self) -> Body {
+        self
+    }
 }
 
 /// A streaming request body (hyper's, a tower host's, Lambda's).
@@ -90,7 +120,7 @@ pub(crate) struct Streamed<B>(pub(crate) B);
 
 impl<B> IncomingBody for Streamed<B>
 where
-    B: http_body::Body + Send,
+    B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
@@ -115,6 +145,10 @@ where
             return Err(Box::new(too_large(limits.size)));
         }
         read_bounded(body, limits).await
+    }
+
+    fn into_body(self) -> Body {
+        Body::new(self.0)
     }
 }
 
@@ -217,9 +251,54 @@ pub(crate) async fn answer_in_process(
     }
 }
 
-/// Answers one request, whatever its body: the whole edge, steps 1 to 4, then the app's
-/// error observers and renderer for a failed request.
+/// Answers one request, whatever its body: through the app's layers if it has any, the
+/// whole edge inside them.
 pub(crate) async fn answer<B: IncomingBody>(
+    running: &Running,
+    request: http::Request<B>,
+) -> Response {
+    match running.layers() {
+        None => answer_directly(running, request).await,
+        // Boxed: an app without layers carries none of it in its future.
+        Some(stack) => Box::pin(answer_layered(running, stack, request)).await,
+    }
+}
+
+/// Answers through the app's layers. The edge inside renders and reports its own errors;
+/// a layer's failure (its error, its panic) is made out here, and reported here.
+async fn answer_layered<B: IncomingBody>(
+    running: &Running,
+    stack: &crate::layer::Endpoint,
+    request: http::Request<B>,
+) -> Response {
+    // Cheap clones (shared bytes), kept to log a panic with and to tell observers.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let head = method == Method::HEAD;
+    let answered = AssertUnwindSafe(stack.answer(request.map(IncomingBody::into_body)))
+        .catch_unwind()
+        .await;
+    let response = answered.unwrap_or_else(|panic| {
+        // A handler's panic is caught inside; this one is a layer's.
+        let panic = crate::error::panic_message(panic.as_ref());
+        tracing::error!(%method, path = uri.path(), %panic, "a layer panicked");
+        Response::panicked(panic)
+    });
+    if response.fault().is_none() {
+        return response;
+    }
+    let live = running.live();
+    let parts = {
+        let mut parts = http::Request::new(()).into_parts().0;
+        parts.method = method;
+        parts.uri = uri;
+        parts
+    };
+    report(live.as_deref(), response, &parts, running.trigger(), head).await
+}
+
+/// The whole edge, steps 1 to 5: what an app without layers answers with, and what the
+/// innermost of its layers wraps.
+pub(crate) async fn answer_directly<B: IncomingBody>(
     running: &Running,
     request: http::Request<B>,
 ) -> Response {
@@ -244,7 +323,7 @@ pub(crate) async fn answer<B: IncomingBody>(
     let (parts, body) = request.into_parts();
     let Some(live) = admitted.live() else {
         // Stopped since it was admitted: the body is not read.
-        return unavailable("the app has stopped");
+        return stopped();
     };
     // Kept for error observers only when there are some; boxed, so that an app without
     // them carries a pointer.
@@ -492,6 +571,11 @@ fn outcome(response: &Response) -> Outcome {
 /// `503`, closing the connection: the app cannot answer (starting failed, or stopping).
 fn unavailable(message: &str) -> Response {
     Response::closing(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, message))
+}
+
+/// The answer to a request of an app that has stopped.
+pub(crate) fn stopped() -> Response {
+    unavailable("the app has stopped")
 }
 
 /// The answer to every request of an app whose start failed.

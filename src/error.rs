@@ -231,6 +231,14 @@ pub enum Problem {
         /// Why it does not apply, and what to do.
         why: String,
     },
+    /// An app merged or nested into another has tower layers (`App::layer`), which cannot
+    /// wrap only its routes.
+    Layer {
+        /// The merged app: its module name, or `a merged app`.
+        module: String,
+        /// How many layers it has.
+        layers: usize,
+    },
     /// `App::replace` named a type that nothing provides.
     ReplacedNothing {
         /// The type.
@@ -285,6 +293,13 @@ impl fmt::Display for Problem {
             Self::Setting { node, setting, why } => {
                 write!(f, "`{setting}` on `{node}` does nothing: {why}")
             }
+            Self::Layer { module, layers } => write!(
+                f,
+                "{module} has {layers} layer{s} (`App::layer`), but a layer wraps the whole app \
+                 that serves, not the routes of one module: add the layer to the app that \
+                 serves",
+                s = if *layers == 1 { "" } else { "s" }
+            ),
             Self::ReplacedNothing { ty: "()", by } => write!(
                 f,
                 "`{by}` provides nothing, so it replaces nothing: a replacement returns the \

@@ -54,7 +54,8 @@ pub mod node;
 mod output;
 mod report;
 
-// Values and the request.
+// Values, the request and bodies.
+pub mod body;
 mod container;
 pub mod extract;
 mod request;
@@ -62,8 +63,9 @@ pub mod response;
 mod scope;
 mod shutdown;
 
-// The engine, and the one path a request takes through it.
+// The engine, and the one path a request takes through it, inside the app's layers.
 mod edge;
+pub mod layer;
 mod lifecycle;
 mod routing;
 

@@ -17,7 +17,8 @@ use crate::lifecycle::Running;
 /// A started app as a `tower::Service<http::Request<B>>`, for any request body `B`.
 ///
 /// Made by [`Running::into_service`] (or `AppService::from(running)`). Each request goes the
-/// way it goes under [`App::serve`](crate::App::serve): the readiness route, then `503` if
+/// way it goes under [`App::serve`](crate::App::serve): through the app's own layers
+/// ([`App::layer`](crate::App::layer)), and inside them the readiness route, then `503` if
 /// the app is stopping, then the body read up to the app's body limit (`413` past it),
 /// then the app's routes. It never fails: errors are responses. Cloning it is cheap and
 /// shares the app.

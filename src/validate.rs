@@ -10,10 +10,11 @@
 //!    two paths that the router cannot tell apart, a route on the readiness path, two
 //!    fallbacks;
 //! 3. what **registration** found: an unknown method (`App::route`), a nesting prefix that
-//!    is not `/name` (`App::nest`), a replacement that replaces nothing (`App::replace`).
-//!    These three are detected where they happen, because each decides what gets registered
-//!    (a route that is not added, routes left unprefixed, a node left as it was); they are
-//!    reported here, with the rest.
+//!    is not `/name` (`App::nest`), a merged or nested app with layers of its own
+//!    (`App::layer`: a layer wraps the app that serves), a replacement that replaces nothing
+//!    (`App::replace`). These are detected where they happen, because each decides what
+//!    gets registered (a route that is not added, routes left unprefixed, layers left out, a
+//!    node left as it was); they are reported here, with the rest.
 //!
 //! A valid app comes back as its [`Plan`]: the startup order, and the routes to build.
 

@@ -310,3 +310,24 @@ async fn binary_bodies_go_both_ways_base64_encoded() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.body(), &Body::Binary(vec![0, 1, 2, 255]));
 }
+
+#[tokio::test]
+async fn a_layer_wraps_lambda_answers_as_it_wraps_execute() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let app = app(&starts).layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+        http::HeaderName::from_static("x-layer"),
+        roadie::HeaderValue::from_static("seen"),
+    ));
+    let handler = Handler::new(app.clone());
+
+    for path in ["/pool", "/missing", "/ready"] {
+        let response = handler
+            .handle(request(&http_event("GET", path, "", None)))
+            .await
+            .unwrap();
+        let executed = app.execute(Request::get(path)).await;
+        assert_eq!(response.status(), executed.status(), "{path}");
+        assert_eq!(response.headers()["x-layer"], "seen", "{path}");
+        assert_eq!(executed.header("x-layer"), Some("seen"), "{path}");
+    }
+}

@@ -32,7 +32,9 @@ impl App {
 
     /// Joins another app's providers, lifespans, request-scoped dependencies, shutdown hooks
     /// and routes into this one. Everything joins one graph: validation, order, rollback and
-    /// teardown work across modules exactly as inside one. This app's settings are kept.
+    /// teardown work across modules exactly as inside one. This app's settings and layers are
+    /// kept; the other app must have no layers ([`App::layer`]): a layer wraps the app that
+    /// serves, so one on a module is a validation problem that says to move it there.
     pub fn merge(self, other: App) -> Self {
         self.join(None, other)
     }
@@ -51,6 +53,15 @@ impl App {
             None => name.to_owned(),
         };
         let mut problems = theirs.problems.clone();
+        if !theirs.layers.is_empty() {
+            problems.push(Problem::Layer {
+                module: match &module {
+                    Some(module) => format!("the module `{module}`"),
+                    None => "a merged app".to_owned(),
+                },
+                layers: theirs.layers.len(),
+            });
+        }
         let prefix = match prefix {
             Some(prefix)
                 if !prefix.starts_with('/') || (prefix.len() > 1 && prefix.ends_with('/')) =>

@@ -12,9 +12,11 @@ use std::time::Duration;
 use http::Method;
 
 use self::entry::Lazy;
-use crate::blueprint::{Blueprint, Body, Kind, Registration, RouteSpec};
-use crate::error::Problem;
+use crate::blueprint::{self, Blueprint, Kind, Registration, RouteSpec};
+use crate::body::Body;
+use crate::error::{BoxError, Problem};
 use crate::handler::{Handler, IntoRoute};
+use crate::layer::Endpoint;
 use crate::node::{IntoDependency, IntoHook, IntoLifespan, IntoProvider};
 
 /// A web service's lifecycle container: startup providers, lifespans, request-scoped
@@ -77,6 +79,7 @@ impl fmt::Debug for App {
                     .map(|r| r.name.as_str())
                     .collect::<Vec<_>>(),
             )
+            .field("layers", &self.blueprint.layers.len())
             .field("settings", &self.blueprint.settings)
             .finish()
     }
@@ -298,6 +301,74 @@ impl App {
         self
     }
 
+    /// Wraps the whole app in a tower [`Layer`](tower_layer::Layer): tower-http's
+    /// `CorsLayer`, `CompressionLayer`, `TraceLayer`, `SetResponseHeaderLayer`,
+    /// `TimeoutLayer`, tower's `MapResponseLayer`, or your own.
+    ///
+    /// The layers apply the same way under every entry point ([`App::execute`],
+    /// [`Running::execute`](crate::Running::execute), [`App::serve`], the tower adapter and
+    /// Lambda), to every response: roadie's own `404`, `405`, `408`, `413` and `503`, and the
+    /// readiness route, too. Inside the innermost layer is an [`Endpoint`]: the app's edge,
+    /// which reads the request's [`Body`] (still unread when the layers see it) within the
+    /// app's body limits, then routes it.
+    ///
+    /// **Order**: the first layer registered is the outermost; it sees the request first and
+    /// the response last, as `wrap` middleware nest in registration order.
+    ///
+    /// The layer's service may fail (its error converts into a [`BoxError`]): the error is
+    /// logged and answers `500`, and the layers outside it see that response. Its response
+    /// body may be any `http_body::Body` (a compressed one, say): a roadie [`Body`] comes back
+    /// as it is, any other is streamed by the server and collected by `execute`.
+    ///
+    /// A layer belongs to the app that serves: one on a module merged or nested into another
+    /// app would not wrap only the module's routes, so it is a validation problem there.
+    ///
+    /// The stack is built once when the app starts; an app without layers pays nothing for
+    /// them.
+    ///
+    /// ```
+    /// use roadie::prelude::*;
+    /// use tower::util::MapResponseLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = App::new()
+    ///     .layer(MapResponseLayer::new(|mut response: http::Response<roadie::body::Body>| {
+    ///         response.headers_mut().insert("x-served-by", roadie::HeaderValue::from_static("roadie"));
+    ///         response
+    ///     }))
+    ///     .get("/", || async { "hello" });
+    ///
+    /// let response = app.execute(Request::get("/")).await;
+    /// assert_eq!(response.header("x-served-by"), Some("roadie"));
+    /// // roadie's own answers pass through the layers too.
+    /// let missing = app.execute(Request::get("/missing")).await;
+    /// assert_eq!(missing.status(), 404);
+    /// assert_eq!(missing.header("x-served-by"), Some("roadie"));
+    /// # }
+    /// ```
+    ///
+    /// [`Endpoint`]: crate::layer::Endpoint
+    /// [`Body`]: crate::body::Body
+    /// [`BoxError`]: crate::BoxError
+    pub fn layer<L, B>(mut self, layer: L) -> Self
+    where
+        L: tower_layer::Layer<Endpoint> + Send + Sync + 'static,
+        L::Service: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower_service::Service<http::Request<Body>>>::Error: Into<BoxError>,
+        <L::Service as tower_service::Service<http::Request<Body>>>::Future: Send + 'static,
+        B: http_body::Body + Send + 'static,
+        B::Data: bytes::Buf,
+        B::Error: Into<BoxError>,
+    {
+        self.blueprint_mut().layers.push(crate::layer::erase(layer));
+        self
+    }
+
     /// Registers a handler for `method` on `path` (`/users/{id}`, `/files/{*rest}`).
     pub fn method<M>(self, method: Method, path: &str, handler: impl Handler<M>) -> Self {
         self.push_route(method, path, handler.into_route_handler())
@@ -314,7 +385,7 @@ impl App {
             format!("{method} {path} ({})", handler.name),
             handler.needs.clone(),
             None,
-            Body::Route(Box::new(RouteSpec {
+            blueprint::Body::Route(Box::new(RouteSpec {
                 method,
                 path: path.to_owned(),
                 handler,
@@ -351,7 +422,7 @@ impl App {
             format!("fallback ({})", handler.name),
             handler.needs.clone(),
             None,
-            Body::Fallback(Box::new(handler)),
+            blueprint::Body::Fallback(Box::new(handler)),
         ))
     }
 

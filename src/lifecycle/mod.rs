@@ -29,6 +29,7 @@ use self::stop::stop;
 use crate::blueprint::{Registration, Settings};
 use crate::container::{Container, Produced, Res};
 use crate::error::{Failure, ShutdownError};
+use crate::layer::Endpoint;
 use crate::report::Reporting;
 use crate::routing::Router;
 use crate::scope::DependencyTable;
@@ -123,6 +124,10 @@ struct Shared {
     draining: AtomicBool,
     /// The bounds on reading request bodies.
     body_limits: BodyLimits,
+    /// The app's tower layers (`App::layer`), built once at start; `None` without layers.
+    /// The innermost holds this state weakly ([`WeakRunning`]): a strong handle would make a
+    /// cycle, and the state would never be dropped.
+    layers: Option<Endpoint>,
 }
 
 /// The bounds on reading a request body: its size, how long it may stall, and the memory that
@@ -170,6 +175,17 @@ impl fmt::Debug for Running {
             .field("state", &self.state())
             .field("in_flight", &self.in_flight())
             .finish()
+    }
+}
+
+/// A running app held weakly: what the innermost of its layers holds.
+#[derive(Clone)]
+pub(crate) struct WeakRunning(std::sync::Weak<Shared>);
+
+impl WeakRunning {
+    /// The app, unless it was dropped.
+    pub(crate) fn upgrade(&self) -> Option<Running> {
+        self.0.upgrade().map(|shared| Running { shared })
     }
 }
 
@@ -360,5 +376,10 @@ impl Running {
 
     pub(crate) fn settings(&self) -> &Settings {
         &self.shared.settings
+    }
+
+    /// The app's tower layers, if it has any.
+    pub(crate) fn layers(&self) -> Option<&Endpoint> {
+        self.shared.layers.as_ref()
     }
 }

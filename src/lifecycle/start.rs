@@ -15,12 +15,13 @@ use tracing::Instrument;
 use super::stop::tear_down;
 use super::{
     elapsed_ms, join_failure, watch_for_trigger, with_timeout, BodyLimits, LifecycleState,
-    LifespanTask, Live, Running, Shared, StartedLifespan, Teardown,
+    LifespanTask, Live, Running, Shared, StartedLifespan, Teardown, WeakRunning,
 };
 use crate::blueprint::{Blueprint, Body, Kind, Registration, Settings};
 use crate::container::{Container, Produced};
 use crate::error::{Failure, NodeError, Stage, StartupError};
 use crate::extract::{LifespanSlot, Prepare};
+use crate::layer;
 use crate::report::Reporting;
 use crate::routing::Router;
 use crate::scope::{DependencyIndex, DependencyTable};
@@ -340,7 +341,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             container,
         };
         let body_limits = BodyLimits::new(&settings);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|weak| Shared {
             live: ArcSwapOption::from_pointee(live),
             state: AtomicU8::new(LifecycleState::Running.as_u8()),
             in_flight: AtomicUsize::new(0),
@@ -354,6 +355,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             cut: watch::channel(false).0,
             draining: AtomicBool::new(false),
             body_limits,
+            layers: layer::build(&blueprint.layers, WeakRunning(weak.clone())),
         });
         watch_for_trigger(&shared);
         tracing::info!(elapsed_ms = elapsed_ms(began), "started");

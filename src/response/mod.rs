@@ -12,8 +12,8 @@ use crate::error::BoxError;
 mod body;
 mod rejection;
 
-pub(crate) use self::body::ResponseBody;
 use self::body::StreamSlot;
+use crate::body::Body;
 
 pub use self::rejection::{HttpError, Rejection};
 
@@ -94,7 +94,7 @@ impl Response {
         E: Into<BoxError>,
     {
         let mut response = Self::new(StatusCode::OK);
-        response.stream = Some(StreamSlot::new(stream));
+        response.stream = Some(StreamSlot::new(Body::from_stream(stream)));
         response
     }
 
@@ -109,13 +109,17 @@ impl Response {
         let Some(slot) = self.stream.take() else {
             return self;
         };
-        let Some(mut chunks) = slot.take() else {
+        let Some(mut stream) = slot.take() else {
             return self;
         };
         let mut body = bytes::BytesMut::new();
-        while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
-            match chunk {
-                Ok(chunk) => body.extend_from_slice(&chunk),
+        while let Some(frame) = http_body_util::BodyExt::frame(&mut stream).await {
+            match frame {
+                Ok(frame) => {
+                    if let Some(chunk) = frame.data_ref() {
+                        body.extend_from_slice(chunk);
+                    }
+                }
                 Err(error) => {
                     tracing::error!(%error, "a streaming response body failed; it ends here");
                     break;
@@ -127,12 +131,9 @@ impl Response {
     }
 
     /// The response as the server sends it: whole, or streamed.
-    pub(crate) fn into_streaming(self) -> http::Response<ResponseBody> {
+    pub(crate) fn into_streaming(self) -> http::Response<Body> {
         let stream = self.stream.and_then(|slot| slot.take());
-        self.inner.map(|body| match stream {
-            Some(chunks) => ResponseBody::Stream(chunks),
-            None => ResponseBody::Full(Some(body)),
-        })
+        self.inner.map(|body| stream.unwrap_or_else(|| body.into()))
     }
 
     /// A response with a body and its content type, one of the constants below: they are
@@ -284,6 +285,21 @@ impl Response {
 
     pub(crate) fn internal_error() -> Self {
         Self::error(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// A response from the app's tower layers: a body in memory is taken back as it is,
+    /// any other is streamed (or collected by `execute`).
+    pub(crate) fn from_layered(response: http::Response<Body>) -> Self {
+        let (parts, body) = response.into_parts();
+        let (body, stream) = match body.into_full() {
+            Ok(bytes) => (bytes, None),
+            Err(body) => (Bytes::new(), Some(StreamSlot::new(body))),
+        };
+        Self {
+            inner: http::Response::from_parts(parts, body),
+            stream,
+            fault: None,
+        }
     }
 }
 
