@@ -41,6 +41,13 @@ pub mod handlers_and_extractors {}
 #[doc = include_str!("../docs/dependency-injection.md")]
 pub mod dependency_injection {}
 
+/// Middleware, layers and the app's errors: tower layers (CORS, compression), middleware with
+/// dependency injection (authentication, a transaction per request), a custom 404, the app's
+/// own error shape (RFC 9457 problem details) and error observers.
+#[cfg(feature = "macros")]
+#[doc = include_str!("../docs/middleware.md")]
+pub mod middleware {}
+
 /// Testing with `execute`, and test doubles.
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing {}

@@ -17,6 +17,10 @@
 //! | `DELETE /todos/{id}` | `204`; `404` |
 //! | `GET /ready` | `200` while running, `503` once stopping (for a load balancer) |
 //!
+//! Every response, errors included, carries an `x-request-id` header: the client's own, or one
+//! the service makes (tower-http's request-id layers, on the whole app with `App::layer`).
+//! Every failed request is logged once, with its id, by an error observer.
+//!
 //! - **Pages.** `GET /todos` lists at most `limit` todos (default 50, at most 100) with an id
 //!   above `after` (default 0). When more follow, a `Link: </todos?limit=50&after=50>;
 //!   rel="next"` header gives the next page's address; the last page has none. A `limit`
@@ -54,7 +58,14 @@ mod todos;
 
 use conn::{blocking, Conn, DbError};
 use pool::Pool;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use roadie::prelude::*;
+use roadie::FailedRequest;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 
 /// Settings from the environment.
 #[derive(Debug, Clone)]
@@ -143,9 +154,32 @@ async fn close_pool(pool: Res<Pool>) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Request ids: a counter, so that ids are short and ordered in the logs.
+#[derive(Clone, Default)]
+struct RequestIds(Arc<AtomicU64>);
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
+        let id = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        Some(RequestId::new(HeaderValue::from(id)))
+    }
+}
+
+/// Logs each failed request once: what was asked, what was answered, and why.
+fn log_failure(failed: &FailedRequest) {
+    if failed.status().is_server_error() {
+        tracing::error!(%failed, "request failed");
+    } else {
+        tracing::info!(%failed, "request refused");
+    }
+}
+
 /// The whole service; tests build it the same way and call `execute`.
 fn app() -> App {
     App::new()
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .observe_errors(log_failure)
         .on_startup(config)
         .on_startup(pool)
         .dependency(connection)

@@ -433,3 +433,30 @@ async fn a_cancelled_request_gives_its_connection_back_once_its_query_ends() {
     drop(pool);
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_errors_included() {
+    let app = test_app("request_ids");
+    let created = app.execute(post("milk")).await;
+    let missing = app.execute(Request::get("/todos/999")).await;
+    let unknown = app.execute(Request::get("/nowhere")).await;
+    let ids: Vec<&str> = [&created, &missing, &unknown]
+        .iter()
+        .map(|response| response.header("x-request-id").expect("a request id"))
+        .collect();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(unknown.status(), 404);
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2],
+        "one id per request: {ids:?}"
+    );
+
+    let given = app
+        .execute(Request::get("/todos").header("x-request-id", "abc-123"))
+        .await;
+    assert_eq!(
+        given.header("x-request-id"),
+        Some("abc-123"),
+        "the client's own id is kept"
+    );
+}
