@@ -138,7 +138,7 @@ async fn a_task_that_ignores_the_signal_is_cancelled_after_its_timeout_and_the_t
 async fn the_app_wide_shutdown_timeout_applies_without_a_timeout_of_its_own() {
     let app = App::new()
         .shutdown_timeout(Duration::from_secs(2))
-        .background(|| std::future::pending::<()>());
+        .background(std::future::pending::<()>);
     let running = app.start().await.unwrap();
     let began = Instant::now();
     let error = running.shutdown().await.unwrap_err();
