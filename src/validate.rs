@@ -290,9 +290,9 @@ fn wire(nodes: &[Registration]) -> Wired {
                 node: node.name.clone(),
                 setting: "App::timeout",
                 why: format!(
-                    "a timeout applies to startup providers, lifespans, shutdown hooks and \
-                     background tasks, and this is a {}; call `.timeout(..)` right after \
-                     registering one of those",
+                    "a timeout applies to startup providers, lifespans and shutdown hooks, and \
+                     to background tasks (how long the stop waits for them), and this is a {}; \
+                     call `.timeout(..)` right after registering one of those",
                     node.kind.label()
                 ),
             });
