@@ -350,7 +350,7 @@ struct Supervisor {
 }
 
 /// What to do after a failed run.
-enum Next {
+enum AfterFailure {
     /// Run again (the backoff delay has passed).
     Retry,
     /// Stop, with this result.
@@ -375,8 +375,8 @@ impl Supervisor {
                         return Ok(());
                     }
                     Err(failure) => match self.failed(failure, began, &mut delay).await {
-                        Next::Retry => {}
-                        Next::Exit(result) => return result,
+                        AfterFailure::Retry => {}
+                        AfterFailure::Exit(result) => return result,
                     },
                 }
             },
@@ -396,8 +396,8 @@ impl Supervisor {
                     let began = Instant::now();
                     if let Err(failure) = self.run_once().await {
                         match self.failed(failure, began, &mut delay).await {
-                            Next::Retry => {}
-                            Next::Exit(result) => return result,
+                            AfterFailure::Retry => {}
+                            AfterFailure::Exit(result) => return result,
                         }
                     } else if self.trigger.is_triggered() {
                         return Ok(());
@@ -421,16 +421,21 @@ impl Supervisor {
 
     /// After a failed run: report it at shutdown; restart after the backoff delay; or stop
     /// the app with it as the cause.
-    async fn failed(&self, failure: Failure, began: Instant, delay: &mut Option<Duration>) -> Next {
+    async fn failed(
+        &self,
+        failure: Failure,
+        began: Instant,
+        delay: &mut Option<Duration>,
+    ) -> AfterFailure {
         if self.trigger.is_triggered() {
             tracing::error!(error = %failure, "background task failed while the app was stopping");
-            return Next::Exit(Err(failure));
+            return AfterFailure::Exit(Err(failure));
         }
         let (Some(backoff), Some(wait)) = (self.restart, delay.as_mut()) else {
             tracing::error!(error = %failure, "background task failed; stopping the app");
             let _ = self.stopped_by.set(self.index);
             self.trigger.trigger();
-            return Next::Exit(Err(failure));
+            return AfterFailure::Exit(Err(failure));
         };
         if began.elapsed() >= backoff.max {
             *wait = backoff.initial;
@@ -444,8 +449,8 @@ impl Supervisor {
         *wait = backoff.after(*wait);
         tokio::select! {
             biased;
-            () = self.trigger.triggered() => Next::Exit(Ok(())),
-            () = sleep => Next::Retry,
+            () = self.trigger.triggered() => AfterFailure::Exit(Ok(())),
+            () = sleep => AfterFailure::Retry,
         }
     }
 }
