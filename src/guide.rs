@@ -48,6 +48,11 @@ pub mod dependency_injection {}
 #[doc = include_str!("../docs/middleware.md")]
 pub mod middleware {}
 
+/// Long-lived work: background tasks that run while the app runs and periodic tasks, started
+/// once the app is up and stopped before anything they use is torn down.
+#[doc = include_str!("../docs/long-lived.md")]
+pub mod long_lived {}
+
 /// Testing with `execute`, and test doubles.
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing {}
