@@ -365,7 +365,7 @@ impl Supervisor {
                 let began = Instant::now();
                 match self.run_once().await {
                     Ok(()) => {
-                        if self.trigger.is_triggered() {
+                        if self.trigger.is_requested() {
                             tracing::debug!("background task stopped");
                         } else {
                             tracing::info!(
@@ -385,7 +385,7 @@ impl Supervisor {
                 // A run that takes longer than the period is followed by one run at once, not
                 // one per missed tick, and the schedule goes on a period after that.
                 interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-                let shutdown = self.trigger.triggered();
+                let shutdown = self.trigger.requested();
                 tokio::pin!(shutdown);
                 loop {
                     tokio::select! {
@@ -399,7 +399,7 @@ impl Supervisor {
                             AfterFailure::Retry => {}
                             AfterFailure::Exit(result) => return result,
                         }
-                    } else if self.trigger.is_triggered() {
+                    } else if self.trigger.is_requested() {
                         return Ok(());
                     } else if let (Some(backoff), Some(wait)) = (self.restart, delay.as_mut()) {
                         // A run that succeeds ends the failures in a row.
@@ -427,7 +427,7 @@ impl Supervisor {
         began: Instant,
         delay: &mut Option<Duration>,
     ) -> AfterFailure {
-        if self.trigger.is_triggered() {
+        if self.trigger.is_requested() {
             tracing::error!(error = %failure, "background task failed while the app was stopping");
             return AfterFailure::Exit(Err(failure));
         }
@@ -449,7 +449,7 @@ impl Supervisor {
         *wait = backoff.after(*wait);
         tokio::select! {
             biased;
-            () = self.trigger.triggered() => AfterFailure::Exit(Ok(())),
+            () = self.trigger.requested() => AfterFailure::Exit(Ok(())),
             () = sleep => AfterFailure::Retry,
         }
     }

@@ -473,3 +473,49 @@ mod attribute {
         );
     }
 }
+
+/// Under a server, a task is told to stop when the drain begins, while requests are still
+/// served (the readiness route answers `503` for the drain delay), not after the drain.
+#[tokio::test]
+async fn under_a_server_a_task_is_told_when_the_drain_begins() {
+    let told: Arc<tokio::sync::Notify> = Arc::default();
+    let notify = Arc::clone(&told);
+    let app = App::new()
+        .background(move |shutdown: Shutdown| {
+            let notify = Arc::clone(&notify);
+            async move {
+                shutdown.requested().await;
+                notify.notify_one();
+            }
+        })
+        .readiness("/ready")
+        .drain_delay(Duration::from_secs(30))
+        .get("/", || async { "hello" });
+    let server = app.bind("127.0.0.1:0").await.unwrap().with_signals(false);
+    let addr = server.local_addr();
+    let handle = server.handle();
+    let run = tokio::spawn(server.run());
+
+    handle.shutdown();
+    tokio::time::timeout(Duration::from_secs(10), told.notified())
+        .await
+        .expect("the task is told when the drain begins, not after the 30 s delay");
+    // Still serving: the drain delay has not ended.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("draining"), "{answer}");
+
+    handle.shutdown_now();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the server stops")
+        .unwrap()
+        .unwrap();
+}

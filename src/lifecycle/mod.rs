@@ -362,6 +362,8 @@ impl Running {
     /// carry `Connection: close`, while requests are still served.
     pub(crate) fn begin_drain(&self) {
         self.shared.draining.store(true, Ordering::Relaxed);
+        // Long-lived work ends now, while requests are still served.
+        self.shared.trigger.request_stop();
     }
 
     /// Whether a server is draining this app.
