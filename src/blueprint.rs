@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::Method;
 
+use crate::conditional::RouteSemantics;
 use crate::container::Produced;
 use crate::error::{Failure, Problem};
 use crate::extract::{Context, LifespanSlot, Needs, Prepare};
@@ -38,6 +39,8 @@ pub(crate) enum Kind {
     Renderer,
     /// An error observer (`App::observe_errors`).
     Observer,
+    /// A route's validator function (`App::etag`, `App::last_modified`).
+    Validator,
 }
 
 impl Kind {
@@ -65,6 +68,7 @@ impl Kind {
             Kind::Middleware => "middleware",
             Kind::Renderer => "error renderer",
             Kind::Observer => "error observer",
+            Kind::Validator => "validator",
         }
     }
 
@@ -97,6 +101,8 @@ pub(crate) struct Settings {
     pub(crate) body_read_timeout: Duration,
     /// How many bytes all request bodies in flight may hold together.
     pub(crate) body_memory_limit: usize,
+    /// The longest request target (path and query) accepted, in bytes.
+    pub(crate) uri_limit: usize,
 }
 
 impl Default for Settings {
@@ -113,6 +119,7 @@ impl Default for Settings {
             max_connections: None,
             body_read_timeout: Duration::from_secs(30),
             body_memory_limit: 64 * 1024 * 1024,
+            uri_limit: 8 * 1024,
         }
     }
 }
@@ -190,6 +197,8 @@ pub(crate) enum Body {
     Middleware(Box<MiddlewareEntry>),
     /// The error renderer or an error observer.
     Report(Box<ReportSpec>),
+    /// A route's validator function, registered here for validation while the route holds it.
+    Validator,
 }
 
 /// A registered middleware.
@@ -226,6 +235,8 @@ pub struct RouteHandler {
     /// The middleware around this handler alone (a nested module's, then its own), outermost
     /// first, inside the app-wide ones.
     pub(crate) middleware: Vec<MiddlewareSpec>,
+    /// Its validators and the media types it provides (`App::etag`, `App::provides`).
+    pub(crate) semantics: RouteSemantics,
 }
 
 impl fmt::Debug for RouteHandler {

@@ -331,13 +331,20 @@ pub(crate) async fn answer_directly<B: IncomingBody>(
         .reporting
         .observes()
         .then(|| Box::new((parts.method.clone(), parts.uri.clone())));
-    let mut response = match body.read(&parts, admitted.body_limits()).await {
-        Ok((body, held)) => {
-            let response = dispatch(&admitted, &live, parts, body).await;
-            drop(held);
-            response
+    let target = parts.uri.path_and_query().map_or(0, |target| target.as_str().len());
+    let uri_limit = running.settings().uri_limit;
+    let mut response = if target > uri_limit {
+        // Before the body is read: the request is refused whatever it holds.
+        uri_too_long(uri_limit)
+    } else {
+        match body.read(&parts, admitted.body_limits()).await {
+            Ok((body, held)) => {
+                let response = dispatch(&admitted, &live, parts, body).await;
+                drop(held);
+                response
+            }
+            Err(refused) => *refused,
         }
-        Err(refused) => *refused,
     };
     if response.fault().is_some() {
         // Boxed: most responses report no failure, and carry none of this in their future.
@@ -419,6 +426,15 @@ async fn dispatch(
         Lookup::MethodNotAllowed(allow) => {
             let mut response = Response::error(StatusCode::METHOD_NOT_ALLOWED);
             response.headers_mut().insert(header::ALLOW, allow);
+            return around(admitted, live, response, parts, body).await;
+        }
+        Lookup::Options(allow) => {
+            let mut response = Response::new(StatusCode::NO_CONTENT);
+            response.headers_mut().insert(header::ALLOW, allow);
+            return around(admitted, live, response, parts, body).await;
+        }
+        Lookup::NotImplemented => {
+            let response = Response::error(StatusCode::NOT_IMPLEMENTED);
             return around(admitted, live, response, parts, body).await;
         }
     };
@@ -581,6 +597,14 @@ pub(crate) fn stopped() -> Response {
 /// The answer to every request of an app whose start failed.
 pub(crate) fn startup_failed() -> Response {
     unavailable("the app failed to start")
+}
+
+/// `414`, closing the connection: the body was not read.
+fn uri_too_long(limit: usize) -> Response {
+    Response::closing(Rejection::new(
+        StatusCode::URI_TOO_LONG,
+        format!("the request target is longer than the limit of {limit} bytes"),
+    ))
 }
 
 /// `413`, closing the connection: the rest of the body was not read.

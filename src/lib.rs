@@ -68,6 +68,8 @@ mod edge;
 pub mod layer;
 mod lifecycle;
 mod routing;
+pub mod conditional;
+mod negotiate;
 
 // The registration API, the server and the adapters.
 mod app;
@@ -84,6 +86,8 @@ pub use bytes::Bytes;
 pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
 pub use crate::app::App;
+pub use crate::conditional::ETag;
+pub use crate::negotiate::MediaType;
 pub use crate::container::{Container, Res};
 pub use crate::error::{
     BoxError, Error, Failure, NodeError, Problem, ShutdownError, Stage, StartupError,
@@ -122,7 +126,7 @@ pub mod __private {
 /// The names most apps use: `use roadie::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, Dep, HeaderMap, HeaderValue, HttpError, IntoResponse, Json, Lifespan, Method, Next,
+        App, Dep, ETag, HeaderMap, HeaderValue, HttpError, IntoResponse, Json, Lifespan, MediaType, Method, Next,
         Outcome, Path, Provide, Query, Rejection, Request, Res, Response, Running, Scoped,
         Shutdown, StatusCode,
     };

@@ -165,7 +165,7 @@ pub(crate) fn to_dot(nodes: &[Registration]) -> String {
                 Kind::Hook => "octagon",
                 Kind::Dependency => "ellipse",
                 Kind::Route => "note",
-                Kind::Middleware => "cds",
+                Kind::Middleware | Kind::Validator => "cds",
                 Kind::Renderer | Kind::Observer => "component",
             },
             provides: node.provides.map(|(_, ty)| ty),
@@ -193,7 +193,12 @@ fn wire(nodes: &[Registration]) -> Wired {
         let (table, request_scoped) = match node.kind {
             Kind::Provider | Kind::Lifespan => (&mut resources, false),
             Kind::Dependency => (&mut dependencies, true),
-            Kind::Hook | Kind::Route | Kind::Middleware | Kind::Renderer | Kind::Observer => {
+            Kind::Hook
+            | Kind::Route
+            | Kind::Middleware
+            | Kind::Renderer
+            | Kind::Observer
+            | Kind::Validator => {
                 continue
             }
         };
@@ -255,6 +260,10 @@ fn wire(nodes: &[Registration]) -> Wired {
                 NeedKind::Body if node.kind == Kind::Middleware => problems.push(scope(
                     &need.param,
                     "a middleware receives the body in its `Request`; read it from the `Request` (`request.body_bytes()`)",
+                )),
+                NeedKind::Body if node.kind == Kind::Validator => problems.push(scope(
+                    &need.param,
+                    "a validator runs before the handler, which reads the body; read what the validator needs from the path, the headers or a `Dep<T>`",
                 )),
                 NeedKind::Body if node.kind == Kind::Dependency => problems.push(scope(
                     &need.param,
