@@ -198,13 +198,16 @@ impl Router {
                 }
             }
             if matcher.insert(path.as_str(), endpoints.len()).is_ok() {
-                let mut with_options = allowed.clone();
-                if !with_options.contains(&Method::OPTIONS) {
-                    with_options.push(Method::OPTIONS);
-                }
+                let allow = allow_header(&allowed);
+                let options = if allowed.contains(&Method::OPTIONS) {
+                    allow.clone()
+                } else {
+                    let listed = format!("{}, OPTIONS", allow.to_str().unwrap_or_default());
+                    HeaderValue::from_str(&listed).unwrap_or_else(|_| allow.clone())
+                };
                 endpoints.push(Endpoint {
-                    allow: allow_header(&allowed),
-                    options: allow_header(&with_options),
+                    allow,
+                    options,
                     methods,
                     names: param_names(&path),
                 });
