@@ -48,6 +48,13 @@ pub mod dependency_injection {}
 #[doc = include_str!("../docs/middleware.md")]
 pub mod middleware {}
 
+/// HTTP semantics: conditional requests (ETag, Last-Modified, `304`, `412`), content
+/// negotiation (`provides`, `MediaType`, `406`), `OPTIONS`, `501` and `414`, with the order of
+/// decisions.
+#[cfg(feature = "macros")]
+#[doc = include_str!("../docs/http-semantics.md")]
+pub mod http_semantics {}
+
 /// Testing with `execute`, and test doubles.
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing {}

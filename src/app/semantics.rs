@@ -22,7 +22,7 @@ impl App {
     /// preconditions (RFC 9110 §13.2.2): a failed one answers `412 Precondition Failed`, or
     /// `304 Not Modified` for `GET` and `HEAD`, and **the handler does not run**. A successful
     /// answer to `GET` or `HEAD` carries the `ETag`. Its needs are validated at start, like a
-    /// handler's. See the guide's chapter on HTTP semantics ([`crate::guide::http_semantics`]).
+    /// handler's. See the guide chapter `roadie::guide::http_semantics`.
     ///
     /// ```
     /// use roadie::prelude::*;
