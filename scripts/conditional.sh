@@ -26,6 +26,8 @@ show() {
   local title=$1
   shift
   echo "-- $title"
+  # curl leaves an output file untouched when there is no body (a 304): start afresh.
+  rm -f "$work/headers" "$work/body"
   "${curl[@]}" -D "$work/headers" -o "$work/body" "$@"
   head -1 "$work/headers" | tr -d '\r'
   grep -iE '^(etag|last-modified|vary):' "$work/headers" | tr -d '\r' || true

@@ -310,6 +310,22 @@ fn wire(nodes: &[Registration]) -> Wired {
 /// Route rules: a leading `/`, one handler per method and path, paths the router can tell
 /// apart (checked by building a matcher, exactly as the running app will).
 fn check_routes(routes: &[RouteSpec], problems: &mut Vec<Problem>) {
+    // A `MediaType` is chosen from the media types the route declares.
+    for route in routes {
+        let reads_media = route.handler.needs.items.iter().any(|need| {
+            need.kind == NeedKind::RequestPart && need.param == "MediaType"
+        });
+        if reads_media && route.handler.semantics.provides.is_none() {
+            problems.push(Problem::Route {
+                route: route.label(),
+                reason: format!(
+                    "`{}` reads `MediaType`, but the route declares no media types: add \
+                     `.provides([..])` after the route, or `provides = [..]` to its attribute",
+                    route.handler.name
+                ),
+            });
+        }
+    }
     let (groups, twice) = routing::group(routes);
     for (first, second) in twice {
         problems.push(Problem::Route {

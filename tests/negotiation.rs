@@ -97,9 +97,13 @@ async fn a_media_type_that_is_not_one_is_a_validation_problem() {
 }
 
 #[tokio::test]
-async fn media_type_on_a_route_without_provides_is_a_500() {
-    let app = App::new().get("/doc", show);
-    assert_eq!(app.execute(Request::get("/doc")).await.status(), 500);
+async fn media_type_on_a_route_without_provides_is_a_validation_problem() {
+    let error = App::new()
+        .get("/doc", show)
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("reads `MediaType`"), "{error}");
 }
 
 fn methods_app() -> App {
