@@ -53,6 +53,12 @@ fn settings(input: ParseStream<'_>) -> syn::Result<Vec<RouteSetting>> {
             "etag" => RouteSetting::ETag(input.parse()?),
             "last_modified" => RouteSetting::LastModified(input.parse()?),
             "provides" => {
+                if !input.peek(syn::token::Bracket) {
+                    return Err(input.error(
+                        "`provides` takes a list of media types: \
+                         `provides = [\"application/json\", \"text/csv\"]`",
+                    ));
+                }
                 let content;
                 syn::bracketed!(content in input);
                 let types = content.parse_terminated(|input| input.parse::<LitStr>(), Token![,])?;
