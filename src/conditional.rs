@@ -208,11 +208,11 @@ pub fn unix_time(seconds: u64) -> SystemTime {
 )]
 pub trait ValidatorOutput<V>: Send + 'static {
     #[doc(hidden)]
-    fn into_validator_result(self) -> Result<Option<V>, Response>;
+    fn into_validator_result(self) -> Result<Option<V>, Box<Response>>;
 }
 
 impl<V: Send + 'static> ValidatorOutput<V> for Option<V> {
-    fn into_validator_result(self) -> Result<Option<V>, Response> {
+    fn into_validator_result(self) -> Result<Option<V>, Box<Response>> {
         Ok(self)
     }
 }
@@ -220,8 +220,8 @@ impl<V: Send + 'static> ValidatorOutput<V> for Option<V> {
 impl<V: Send + 'static, E: IntoResponse + Send + 'static> ValidatorOutput<V>
     for Result<Option<V>, E>
 {
-    fn into_validator_result(self) -> Result<Option<V>, Response> {
-        self.map_err(|error| error.into_response().failed())
+    fn into_validator_result(self) -> Result<Option<V>, Box<Response>> {
+        self.map_err(|error| Box::new(error.into_response().failed()))
     }
 }
 
@@ -290,8 +290,9 @@ trait ValidatorNode<V>: Send + Sync + 'static {
 }
 
 trait PreparedValidator<V>: Send + Sync + 'static {
-    /// The validator's value for this request, or the answer its failure gives.
-    fn call<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Option<V>, Response>>;
+    /// The validator's value for this request, or the answer its failure gives (boxed: the
+    /// common way through carries no response).
+    fn call<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Option<V>, Box<Response>>>;
 }
 
 impl<F, M, V> ValidatorNode<V> for FnNode<F, M, V>
@@ -313,13 +314,13 @@ where
     M: 'static,
     V: Send + 'static,
 {
-    fn call<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Option<V>, Response>> {
+    fn call<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Option<V>, Box<Response>>> {
         Box::pin(async move {
             let (f, state) = self.parts();
             // A validator never reads the body (validation refuses one that asks for it).
             match f.call(state, cx, Bytes::new()).await {
                 Ok(output) => output.into_validator_result(),
-                Err(rejection) => Err(rejection.into_response().failed()),
+                Err(rejection) => Err(Box::new(rejection.into_response().failed())),
             }
         })
     }
@@ -402,14 +403,14 @@ impl SemanticHandler {
         let etag = match &self.etag {
             Some(validator) => match validator.call(cx).await {
                 Ok(etag) => etag,
-                Err(response) => return response,
+                Err(response) => return *response,
             },
             None => None,
         };
         let modified = match &self.last_modified {
             Some(validator) => match validator.call(cx).await {
                 Ok(modified) => modified.map(to_seconds),
-                Err(response) => return response,
+                Err(response) => return *response,
             },
             None => None,
         };

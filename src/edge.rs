@@ -333,7 +333,10 @@ pub(crate) async fn answer_directly<B: IncomingBody>(
         .reporting
         .observes()
         .then(|| Box::new((parts.method.clone(), parts.uri.clone())));
-    let target = parts.uri.path_and_query().map_or(0, |target| target.as_str().len());
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
     let uri_limit = running.settings().uri_limit;
     let mut response = if target > uri_limit {
         // Before the body is read: the request is refused whatever it holds.

@@ -157,7 +157,14 @@ impl<Fut, I: RouteInfo> RouteFuture for Routed<Fut, I> {
 )]
 pub trait IntoRoute<M>: Send + Sync + 'static {
     #[doc(hidden)]
-    fn into_route(self) -> (&'static str, &'static str, RouteHandler, fn(crate::App) -> crate::App);
+    fn into_route(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        RouteHandler,
+        fn(crate::App) -> crate::App,
+    );
 }
 
 impl<F, M> IntoRoute<M> for F
@@ -165,7 +172,14 @@ where
     F: Handler<M> + ExtractorFn<M>,
     F::Returned: RouteFuture,
 {
-    fn into_route(self) -> (&'static str, &'static str, RouteHandler, fn(crate::App) -> crate::App) {
+    fn into_route(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        RouteHandler,
+        fn(crate::App) -> crate::App,
+    ) {
         type Info<F, M> = <<F as ExtractorFn<M>>::Returned as RouteFuture>::Info;
         (
             <Info<F, M> as RouteInfo>::METHOD,

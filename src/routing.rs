@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use http::{HeaderValue, Method};
 use percent_encoding::percent_decode_str;
 
-use crate::conditional;
 use crate::blueprint::{PreparedHandler, RouteHandler, RouteSpec};
+use crate::conditional;
 use crate::extract::{Params, Prepare};
 use crate::middleware::{MiddlewareSpec, PreparedMiddleware, Wrappers};
 
@@ -29,7 +29,10 @@ struct Endpoint {
 
 /// What the router found for a request.
 pub(crate) enum Lookup<'a> {
-    Handler { route: &'a Route, params: Params },
+    Handler {
+        route: &'a Route,
+        params: Params,
+    },
     NotFound,
     MethodNotAllowed(HeaderValue),
     /// `OPTIONS` on a path that routes no `OPTIONS` of its own: `204` with `Allow`.
@@ -54,11 +57,46 @@ pub(crate) struct Router {
 /// The methods of IANA's HTTP Method Registry (RFC 9110 §18.2 and the registrations since):
 /// a request with any other method, which no route of the app takes, answers `501`.
 const REGISTERED: &[&str] = &[
-    "ACL", "BASELINE-CONTROL", "BIND", "CHECKIN", "CHECKOUT", "CONNECT", "COPY", "DELETE", "GET",
-    "HEAD", "LABEL", "LINK", "LOCK", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL",
-    "MKREDIRECTREF", "MKWORKSPACE", "MOVE", "OPTIONS", "ORDERPATCH", "PATCH", "POST", "PRI",
-    "PROPFIND", "PROPPATCH", "PUT", "QUERY", "REBIND", "REPORT", "SEARCH", "TRACE", "UNBIND",
-    "UNCHECKOUT", "UNLINK", "UNLOCK", "UPDATE", "UPDATEREDIRECTREF", "VERSION-CONTROL",
+    "ACL",
+    "BASELINE-CONTROL",
+    "BIND",
+    "CHECKIN",
+    "CHECKOUT",
+    "CONNECT",
+    "COPY",
+    "DELETE",
+    "GET",
+    "HEAD",
+    "LABEL",
+    "LINK",
+    "LOCK",
+    "MERGE",
+    "MKACTIVITY",
+    "MKCALENDAR",
+    "MKCOL",
+    "MKREDIRECTREF",
+    "MKWORKSPACE",
+    "MOVE",
+    "OPTIONS",
+    "ORDERPATCH",
+    "PATCH",
+    "POST",
+    "PRI",
+    "PROPFIND",
+    "PROPPATCH",
+    "PUT",
+    "QUERY",
+    "REBIND",
+    "REPORT",
+    "SEARCH",
+    "TRACE",
+    "UNBIND",
+    "UNCHECKOUT",
+    "UNLINK",
+    "UNLOCK",
+    "UPDATE",
+    "UPDATEREDIRECTREF",
+    "VERSION-CONTROL",
 ];
 
 /// The names of a path pattern's parameters (`{id}`, `{*rest}`), in path order, interned: a

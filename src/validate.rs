@@ -198,9 +198,7 @@ fn wire(nodes: &[Registration]) -> Wired {
             | Kind::Middleware
             | Kind::Renderer
             | Kind::Observer
-            | Kind::Validator => {
-                continue
-            }
+            | Kind::Validator => continue,
         };
         if let Some(&first) = table.get(&ty) {
             problems.push(Problem::Duplicate {
@@ -312,9 +310,12 @@ fn wire(nodes: &[Registration]) -> Wired {
 fn check_routes(routes: &[RouteSpec], problems: &mut Vec<Problem>) {
     // A `MediaType` is chosen from the media types the route declares.
     for route in routes {
-        let reads_media = route.handler.needs.items.iter().any(|need| {
-            need.kind == NeedKind::RequestPart && need.param == "MediaType"
-        });
+        let reads_media = route
+            .handler
+            .needs
+            .items
+            .iter()
+            .any(|need| need.kind == NeedKind::RequestPart && need.param == "MediaType");
         if reads_media && route.handler.semantics.provides.is_none() {
             problems.push(Problem::Route {
                 route: route.label(),

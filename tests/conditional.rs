@@ -98,7 +98,13 @@ struct Row {
     status: u16,
 }
 
-fn row(what: &'static str, method: Method, headers: &[(&'static str, &str)], exists: bool, status: u16) -> Row {
+fn row(
+    what: &'static str,
+    method: Method,
+    headers: &[(&'static str, &str)],
+    exists: bool,
+    status: u16,
+) -> Row {
     Row {
         what,
         method,
@@ -117,19 +123,91 @@ fn rows() -> Vec<Row> {
     let mut rows = vec![
         row("no precondition", get.clone(), &[], true, 200),
         // 1. If-Match: strong comparison.
-        row("If-Match equal", get.clone(), &[("if-match", "\"v1\"")], true, 200),
-        row("If-Match in a list", put.clone(), &[("if-match", "\"v0\", \"v1\"")], true, 200),
-        row("If-Match different", put.clone(), &[("if-match", "\"v2\"")], true, 412),
-        row("If-Match weak never matches", put.clone(), &[("if-match", "W/\"v1\"")], true, 412),
-        row("If-Match on a read fails with 412", get.clone(), &[("if-match", "\"v2\"")], true, 412),
-        row("If-Match * existing", put.clone(), &[("if-match", "*")], true, 200),
-        row("If-Match * missing", put.clone(), &[("if-match", "*")], false, 412),
-        row("If-Match a tag, missing", put.clone(), &[("if-match", "\"v1\"")], false, 412),
+        row(
+            "If-Match equal",
+            get.clone(),
+            &[("if-match", "\"v1\"")],
+            true,
+            200,
+        ),
+        row(
+            "If-Match in a list",
+            put.clone(),
+            &[("if-match", "\"v0\", \"v1\"")],
+            true,
+            200,
+        ),
+        row(
+            "If-Match different",
+            put.clone(),
+            &[("if-match", "\"v2\"")],
+            true,
+            412,
+        ),
+        row(
+            "If-Match weak never matches",
+            put.clone(),
+            &[("if-match", "W/\"v1\"")],
+            true,
+            412,
+        ),
+        row(
+            "If-Match on a read fails with 412",
+            get.clone(),
+            &[("if-match", "\"v2\"")],
+            true,
+            412,
+        ),
+        row(
+            "If-Match * existing",
+            put.clone(),
+            &[("if-match", "*")],
+            true,
+            200,
+        ),
+        row(
+            "If-Match * missing",
+            put.clone(),
+            &[("if-match", "*")],
+            false,
+            412,
+        ),
+        row(
+            "If-Match a tag, missing",
+            put.clone(),
+            &[("if-match", "\"v1\"")],
+            false,
+            412,
+        ),
         // 2. If-Unmodified-Since, without If-Match.
-        row("If-Unmodified-Since before", put.clone(), &[("if-unmodified-since", &earlier)], true, 412),
-        row("If-Unmodified-Since same", put.clone(), &[("if-unmodified-since", &same)], true, 200),
-        row("If-Unmodified-Since after", put.clone(), &[("if-unmodified-since", &later)], true, 200),
-        row("If-Unmodified-Since invalid is ignored", put.clone(), &[("if-unmodified-since", "yesterday")], true, 200),
+        row(
+            "If-Unmodified-Since before",
+            put.clone(),
+            &[("if-unmodified-since", &earlier)],
+            true,
+            412,
+        ),
+        row(
+            "If-Unmodified-Since same",
+            put.clone(),
+            &[("if-unmodified-since", &same)],
+            true,
+            200,
+        ),
+        row(
+            "If-Unmodified-Since after",
+            put.clone(),
+            &[("if-unmodified-since", &later)],
+            true,
+            200,
+        ),
+        row(
+            "If-Unmodified-Since invalid is ignored",
+            put.clone(),
+            &[("if-unmodified-since", "yesterday")],
+            true,
+            200,
+        ),
         row(
             "If-Unmodified-Since ignored with If-Match",
             put.clone(),
@@ -138,15 +216,69 @@ fn rows() -> Vec<Row> {
             200,
         ),
         // 3. If-None-Match: weak comparison.
-        row("If-None-Match equal on GET", get.clone(), &[("if-none-match", "\"v1\"")], true, 304),
-        row("If-None-Match weak on GET", get.clone(), &[("if-none-match", "W/\"v1\"")], true, 304),
-        row("If-None-Match in a list", get.clone(), &[("if-none-match", "\"a\", W/\"v1\"")], true, 304),
-        row("If-None-Match different", get.clone(), &[("if-none-match", "\"v2\"")], true, 200),
-        row("If-None-Match * existing GET", get.clone(), &[("if-none-match", "*")], true, 304),
-        row("If-None-Match on HEAD", Method::HEAD, &[("if-none-match", "\"v1\"")], true, 304),
-        row("If-None-Match equal on PUT", put.clone(), &[("if-none-match", "\"v1\"")], true, 412),
-        row("If-None-Match * on PUT, existing (create-only)", put.clone(), &[("if-none-match", "*")], true, 412),
-        row("If-None-Match * on PUT, missing (create-only)", put.clone(), &[("if-none-match", "*")], false, 200),
+        row(
+            "If-None-Match equal on GET",
+            get.clone(),
+            &[("if-none-match", "\"v1\"")],
+            true,
+            304,
+        ),
+        row(
+            "If-None-Match weak on GET",
+            get.clone(),
+            &[("if-none-match", "W/\"v1\"")],
+            true,
+            304,
+        ),
+        row(
+            "If-None-Match in a list",
+            get.clone(),
+            &[("if-none-match", "\"a\", W/\"v1\"")],
+            true,
+            304,
+        ),
+        row(
+            "If-None-Match different",
+            get.clone(),
+            &[("if-none-match", "\"v2\"")],
+            true,
+            200,
+        ),
+        row(
+            "If-None-Match * existing GET",
+            get.clone(),
+            &[("if-none-match", "*")],
+            true,
+            304,
+        ),
+        row(
+            "If-None-Match on HEAD",
+            Method::HEAD,
+            &[("if-none-match", "\"v1\"")],
+            true,
+            304,
+        ),
+        row(
+            "If-None-Match equal on PUT",
+            put.clone(),
+            &[("if-none-match", "\"v1\"")],
+            true,
+            412,
+        ),
+        row(
+            "If-None-Match * on PUT, existing (create-only)",
+            put.clone(),
+            &[("if-none-match", "*")],
+            true,
+            412,
+        ),
+        row(
+            "If-None-Match * on PUT, missing (create-only)",
+            put.clone(),
+            &[("if-none-match", "*")],
+            false,
+            200,
+        ),
         row(
             "If-Match holds, then If-None-Match fails",
             put.clone(),
@@ -155,12 +287,48 @@ fn rows() -> Vec<Row> {
             412,
         ),
         // 4. If-Modified-Since: GET and HEAD only, not with If-None-Match.
-        row("If-Modified-Since after", get.clone(), &[("if-modified-since", &later)], true, 304),
-        row("If-Modified-Since same", get.clone(), &[("if-modified-since", &same)], true, 304),
-        row("If-Modified-Since before", get.clone(), &[("if-modified-since", &earlier)], true, 200),
-        row("If-Modified-Since on HEAD", Method::HEAD, &[("if-modified-since", &later)], true, 304),
-        row("If-Modified-Since ignored on POST", Method::POST, &[("if-modified-since", &later)], true, 200),
-        row("If-Modified-Since invalid is ignored", get.clone(), &[("if-modified-since", "soon")], true, 200),
+        row(
+            "If-Modified-Since after",
+            get.clone(),
+            &[("if-modified-since", &later)],
+            true,
+            304,
+        ),
+        row(
+            "If-Modified-Since same",
+            get.clone(),
+            &[("if-modified-since", &same)],
+            true,
+            304,
+        ),
+        row(
+            "If-Modified-Since before",
+            get.clone(),
+            &[("if-modified-since", &earlier)],
+            true,
+            200,
+        ),
+        row(
+            "If-Modified-Since on HEAD",
+            Method::HEAD,
+            &[("if-modified-since", &later)],
+            true,
+            304,
+        ),
+        row(
+            "If-Modified-Since ignored on POST",
+            Method::POST,
+            &[("if-modified-since", &later)],
+            true,
+            200,
+        ),
+        row(
+            "If-Modified-Since invalid is ignored",
+            get.clone(),
+            &[("if-modified-since", "soon")],
+            true,
+            200,
+        ),
         row(
             "If-Modified-Since in the future is ignored",
             get.clone(),
@@ -201,9 +369,16 @@ async fn every_row_of_the_evaluation_order() {
         // The validators' shared dependency: built once, whoever asked.
         assert_eq!(store.shared_built.load(Ordering::SeqCst), 1, "{}", row.what);
         if row.status == 304 {
-            assert!(response.body().is_empty(), "{}: a 304 has no body", row.what);
+            assert!(
+                response.body().is_empty(),
+                "{}: a 304 has no body",
+                row.what
+            );
             assert_eq!(response.header("etag"), Some("\"v1\""), "{}", row.what);
-            assert_eq!(response.header("last-modified"), Some(date(MODIFIED).as_str()));
+            assert_eq!(
+                response.header("last-modified"),
+                Some(date(MODIFIED).as_str())
+            );
         }
         if row.status == 412 {
             let body: serde_json::Value = response.json();
@@ -218,7 +393,10 @@ async fn a_read_carries_its_validators_a_change_does_not_carry_stale_ones() {
     let app = app(store);
     let read = app.execute(Request::get("/doc")).await;
     assert_eq!(read.header("etag"), Some("\"v1\""));
-    assert_eq!(read.header("last-modified"), Some("Tue, 14 Nov 2023 22:13:20 GMT"));
+    assert_eq!(
+        read.header("last-modified"),
+        Some("Tue, 14 Nov 2023 22:13:20 GMT")
+    );
     assert_eq!(read.text(), "the doc");
     let change = app.execute(Request::put("/doc")).await;
     assert_eq!(change.status(), 200);
@@ -233,7 +411,10 @@ async fn the_412_goes_through_the_apps_renderer() {
         .execute(Request::put("/doc").header("if-match", "\"old\""))
         .await;
     assert_eq!(response.status(), 412);
-    assert_eq!(response.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/problem+json")
+    );
     let problem: serde_json::Value = response.json();
     assert_eq!(problem["parameter"], "If-Match");
 }
@@ -341,7 +522,9 @@ mod attribute {
     #[tokio::test]
     async fn the_attribute_declares_the_etag_and_the_media_types() {
         let app = App::new().route(doc);
-        let response = app.execute(Request::get("/docs/1").header("accept", "text/csv")).await;
+        let response = app
+            .execute(Request::get("/docs/1").header("accept", "text/csv"))
+            .await;
         assert_eq!(response.text(), "1 as text/csv");
         assert_eq!(response.header("etag"), Some("\"v3\""));
         assert_eq!(response.header("vary"), Some("Accept"));

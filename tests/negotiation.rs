@@ -36,7 +36,10 @@ async fn accept_picks_by_quality_wildcard_and_order() {
         (Some("text/*"), "text/csv"),
         (Some("text/*;q=0.5, application/json;q=0.4"), "text/csv"),
         (Some("application/json;q=0.2, text/csv;q=0.9"), "text/csv"),
-        (Some("text/csv;q=0.5, application/json;q=0.5"), "application/json"),
+        (
+            Some("text/csv;q=0.5, application/json;q=0.5"),
+            "application/json",
+        ),
         // The most specific range counts: `text/csv;q=0` excludes it despite `text/*`.
         (Some("text/*, text/csv;q=0"), "text/html;level=1"),
         (Some("*/*;q=0.1, text/html;level=1"), "text/html;level=1"),
@@ -46,7 +49,11 @@ async fn accept_picks_by_quality_wildcard_and_order() {
         (Some("nonsense"), "application/json"),
     ] {
         let (status, body) = chosen(accept).await;
-        assert_eq!((status, body.as_str()), (200, expected), "Accept: {accept:?}");
+        assert_eq!(
+            (status, body.as_str()),
+            (200, expected),
+            "Accept: {accept:?}"
+        );
     }
 }
 
@@ -60,7 +67,11 @@ async fn no_acceptable_type_is_406_listing_them_and_the_handler_does_not_run() {
             async move { media.to_string() }
         })
         .provides(["application/json", "text/csv"]);
-    for accept in ["image/png", "text/html", "application/json;q=0, text/csv;q=0"] {
+    for accept in [
+        "image/png",
+        "text/html",
+        "application/json;q=0, text/csv;q=0",
+    ] {
         let response = app
             .execute(Request::get("/doc").header("accept", accept))
             .await;
@@ -155,7 +166,9 @@ async fn a_known_method_not_routed_stays_405_with_allow() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.header("allow"), Some("GET, POST, HEAD"));
     let propfind = Method::from_bytes(b"PROPFIND").unwrap();
-    let response = methods_app().execute(Request::new(propfind, "/items")).await;
+    let response = methods_app()
+        .execute(Request::new(propfind, "/items"))
+        .await;
     assert_eq!(response.status(), 405);
 }
 
@@ -163,7 +176,12 @@ async fn a_known_method_not_routed_stays_405_with_allow() {
 async fn a_method_the_app_routes_somewhere_is_known_everywhere() {
     let purge = Method::from_bytes(b"PURGE").unwrap();
     let app = methods_app().method(purge.clone(), "/cache", || async { "purged" });
-    assert_eq!(app.execute(Request::new(purge.clone(), "/cache")).await.text(), "purged");
+    assert_eq!(
+        app.execute(Request::new(purge.clone(), "/cache"))
+            .await
+            .text(),
+        "purged"
+    );
     let elsewhere = app.execute(Request::new(purge, "/items")).await;
     assert_eq!(elsewhere.status(), 405);
     assert_eq!(elsewhere.header("allow"), Some("GET, POST, HEAD"));
@@ -180,6 +198,11 @@ async fn a_request_target_past_the_limit_is_414() {
     assert_eq!(app.execute(Request::get(&fine)).await.status(), 200);
     // The limit is a setting.
     let app = methods_app().uri_limit(16);
-    assert_eq!(app.execute(Request::get("/items?page=12345")).await.status(), 414);
+    assert_eq!(
+        app.execute(Request::get("/items?page=12345"))
+            .await
+            .status(),
+        414
+    );
     assert_eq!(app.execute(Request::get("/items")).await.status(), 200);
 }

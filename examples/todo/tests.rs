@@ -517,7 +517,12 @@ async fn the_lost_update_is_412() {
     let app = test_app("etag-412");
     let todo: Todo = app.execute(post("pack the van")).await.json();
     let uri = format!("/todos/{}", todo.id);
-    let etag = app.execute(Request::get(&uri)).await.header("etag").unwrap().to_owned();
+    let etag = app
+        .execute(Request::get(&uri))
+        .await
+        .header("etag")
+        .unwrap()
+        .to_owned();
     // Two clients read version 1; the first write wins, the second is refused.
     let change = |title: &str| {
         Request::put(&uri)

@@ -228,7 +228,14 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     conn: Dep<Conn>,
     Json(new): Json<NewTodo>,
-) -> Result<(StatusCode, [(header::HeaderName, &'static str); 1], Json<Todo>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, &'static str); 1],
+        Json<Todo>,
+    ),
+    ApiError,
+> {
     let Title(title) = Title::parse(&new.title)?;
     let todo = conn
         .run(move |c| {
@@ -268,7 +275,14 @@ fn etag(version: i64) -> ETag {
 /// The version an `If-Match` names (`"v3"`), or `None` for `*` (any version).
 fn expected_version(headers: &HeaderMap) -> Option<i64> {
     let value = headers.get(header::IF_MATCH)?.to_str().ok()?;
-    value.trim().parse::<ETag>().ok()?.tag().strip_prefix('v')?.parse().ok()
+    value
+        .trim()
+        .parse::<ETag>()
+        .ok()?
+        .tag()
+        .strip_prefix('v')?
+        .parse()
+        .ok()
 }
 
 /// `PUT` and `DELETE` change a todo only against the version the client read: without
