@@ -292,7 +292,10 @@ trait ValidatorNode<V>: Send + Sync + 'static {
 trait PreparedValidator<V>: Send + Sync + 'static {
     /// The validator's value for this request, or the answer its failure gives (boxed: the
     /// common way through carries no response).
-    fn call<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Option<V>, Box<Response>>>;
+    fn call<'a>(
+        &'a self,
+        cx: &'a mut Context<'_>,
+    ) -> BoxFuture<'a, Result<Option<V>, Box<Response>>>;
 }
 
 impl<F, M, V> ValidatorNode<V> for FnNode<F, M, V>
@@ -314,7 +317,10 @@ where
     M: 'static,
     V: Send + 'static,
 {
-    fn call<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Option<V>, Box<Response>>> {
+    fn call<'a>(
+        &'a self,
+        cx: &'a mut Context<'_>,
+    ) -> BoxFuture<'a, Result<Option<V>, Box<Response>>> {
         Box::pin(async move {
             let (f, state) = self.parts();
             // A validator never reads the body (validation refuses one that asks for it).
