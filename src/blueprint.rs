@@ -15,6 +15,7 @@ use futures_util::future::BoxFuture;
 use http::Method;
 
 use crate::background::TaskSpec;
+use crate::conditional::RouteSemantics;
 use crate::container::Produced;
 use crate::error::{Failure, Problem};
 use crate::extract::{Context, LifespanSlot, Needs, Prepare};
@@ -41,6 +42,8 @@ pub(crate) enum Kind {
     Observer,
     /// A background task (`App::background`, `App::every`).
     Background,
+    /// A route's validator function (`App::etag`, `App::last_modified`).
+    Validator,
 }
 
 impl Kind {
@@ -74,6 +77,7 @@ impl Kind {
             Kind::Renderer => "error renderer",
             Kind::Observer => "error observer",
             Kind::Background => "background task",
+            Kind::Validator => "validator",
         }
     }
 
@@ -106,6 +110,8 @@ pub(crate) struct Settings {
     pub(crate) body_read_timeout: Duration,
     /// How many bytes all request bodies in flight may hold together.
     pub(crate) body_memory_limit: usize,
+    /// The longest request target (path and query) accepted, in bytes.
+    pub(crate) uri_limit: usize,
 }
 
 impl Default for Settings {
@@ -122,6 +128,7 @@ impl Default for Settings {
             max_connections: None,
             body_read_timeout: Duration::from_secs(30),
             body_memory_limit: 64 * 1024 * 1024,
+            uri_limit: 8 * 1024,
         }
     }
 }
@@ -202,6 +209,8 @@ pub(crate) enum Body {
     Report(Box<ReportSpec>),
     /// A background task.
     Background(Box<TaskSpec>),
+    /// A route's validator function, registered here for validation while the route holds it.
+    Validator,
 }
 
 /// A registered middleware.
@@ -238,6 +247,8 @@ pub struct RouteHandler {
     /// The middleware around this handler alone (a nested module's, then its own), outermost
     /// first, inside the app-wide ones.
     pub(crate) middleware: Vec<MiddlewareSpec>,
+    /// Its validators and the media types it provides (`App::etag`, `App::provides`).
+    pub(crate) semantics: RouteSemantics,
 }
 
 impl fmt::Debug for RouteHandler {

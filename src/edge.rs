@@ -6,18 +6,20 @@
 //! 1. the **readiness** route, answered before anything else and not counted in flight;
 //! 2. **admission**: a request that arrives while the app stops answers `503`; an admitted
 //!    one is counted in flight until its response is made, so the drain waits for it;
-//! 3. the **body**, read within its bounds: a body declared or found larger than the limit
+//! 3. the **body**, read within its bounds (a request target longer than the app's limit
+//!    answers `414` first, the body unread): a body declared or found larger than the limit
 //!    answers `413`, one that stalls longer than the body read timeout `408` (both close the
 //!    connection: the rest was not read); all bodies being read share a memory bound;
-//! 4. **dispatch**: the router (`404`, `405` with `Allow`), a request scope, the route's
-//!    middleware (app-wide first, in registration order) around its handler (a panic answers
-//!    `500`, its text logged, not sent), the scope's releases told how the request ended;
+//! 4. **dispatch**: the router (`404`, `405` with `Allow`, `204` to `OPTIONS`, `501` to a
+//!    method unknown to HTTP), a request scope, the route's middleware (app-wide first, in
+//!    registration order) around its handler (a panic answers `500`, its text logged, not
+//!    sent), the scope's releases told how the request ended;
 //! 5. **errors**: a failed request is told to the app's error observers, and roadie's own
 //!    error is rendered by the app's renderer (`App::on_error`); `HEAD` is answered without
 //!    the body.
 //!
-//! The fixed answers (`503`, `404`, `405`, `408`, `413`, `500`) are written here once, each as
-//! a [`Rejection`]. While a server drains, every HTTP/1.1 response carries `Connection: close`.
+//! The fixed answers (`503`, `404`, `405`, `408`, `413`, `414`, `500`, `501`) are written here
+//! once, each as a [`Rejection`]. While a server drains, every HTTP/1.1 response carries `Connection: close`.
 //!
 //! An app with tower layers ([`App::layer`](crate::App::layer)) answers through them, and the
 //! edge answers inside, with the request's body still unread ([`crate::layer`]); an app
@@ -343,13 +345,23 @@ async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
         .reporting
         .observes()
         .then(|| Box::new((parts.method.clone(), parts.uri.clone())));
-    let mut response = match body.read(&parts, admitted.body_limits()).await {
-        Ok((body, held)) => {
-            let response = dispatch(&admitted, &live, parts, body).await;
-            drop(held);
-            response
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    let uri_limit = running.settings().uri_limit;
+    let mut response = if target > uri_limit {
+        // Before the body is read: the request is refused whatever it holds.
+        uri_too_long(uri_limit)
+    } else {
+        match body.read(&parts, admitted.body_limits()).await {
+            Ok((body, held)) => {
+                let response = dispatch(&admitted, &live, parts, body).await;
+                drop(held);
+                response
+            }
+            Err(refused) => *refused,
         }
-        Err(refused) => *refused,
     };
     if response.fault().is_some() {
         // Boxed: most responses report no failure, and carry none of this in their future.
@@ -431,6 +443,15 @@ async fn dispatch(
         Lookup::MethodNotAllowed(allow) => {
             let mut response = Response::error(StatusCode::METHOD_NOT_ALLOWED);
             response.headers_mut().insert(header::ALLOW, allow);
+            return around(admitted, live, response, parts, body).await;
+        }
+        Lookup::Options(allow) => {
+            let mut response = Response::new(StatusCode::NO_CONTENT);
+            response.headers_mut().insert(header::ALLOW, allow);
+            return around(admitted, live, response, parts, body).await;
+        }
+        Lookup::NotImplemented => {
+            let response = Response::error(StatusCode::NOT_IMPLEMENTED);
             return around(admitted, live, response, parts, body).await;
         }
     };
@@ -593,6 +614,14 @@ pub(crate) fn stopped() -> Response {
 /// The answer to every request of an app whose start failed.
 pub(crate) fn startup_failed() -> Response {
     unavailable("the app failed to start")
+}
+
+/// `414`, closing the connection: the body was not read.
+fn uri_too_long(limit: usize) -> Response {
+    Response::closing(Rejection::new(
+        StatusCode::URI_TOO_LONG,
+        format!("the request target is longer than the limit of {limit} bytes"),
+    ))
 }
 
 /// `413`, closing the connection: the rest of the body was not read.

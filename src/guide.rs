@@ -52,6 +52,12 @@ pub mod middleware {}
 /// once the app is up and stopped before anything they use is torn down.
 #[doc = include_str!("../docs/long-lived.md")]
 pub mod long_lived {}
+/// HTTP semantics: conditional requests (ETag, Last-Modified, `304`, `412`), content
+/// negotiation (`provides`, `MediaType`, `406`), `OPTIONS`, `501` and `414`, with the order of
+/// decisions.
+#[cfg(feature = "macros")]
+#[doc = include_str!("../docs/http-semantics.md")]
+pub mod http_semantics {}
 
 /// Testing with `execute`, and test doubles.
 #[doc = include_str!("../docs/testing.md")]

@@ -50,6 +50,7 @@ where
             needs,
             node: Arc::new(FnNode::<F, (AsyncFn, P, L)>::new(self)),
             middleware: Vec::new(),
+            semantics: Default::default(),
         }
     }
 }
@@ -90,6 +91,12 @@ pub trait RouteInfo: 'static {
     const METHOD: &'static str;
     /// The path pattern.
     const PATH: &'static str;
+
+    /// Applies the attribute's route settings (`etag = f`, `last_modified = f`,
+    /// `provides = [..]`) to the app that just registered the route.
+    fn settings(app: crate::App) -> crate::App {
+        app
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -150,7 +157,14 @@ impl<Fut, I: RouteInfo> RouteFuture for Routed<Fut, I> {
 )]
 pub trait IntoRoute<M>: Send + Sync + 'static {
     #[doc(hidden)]
-    fn into_route(self) -> (&'static str, &'static str, RouteHandler);
+    fn into_route(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        RouteHandler,
+        fn(crate::App) -> crate::App,
+    );
 }
 
 impl<F, M> IntoRoute<M> for F
@@ -158,12 +172,20 @@ where
     F: Handler<M> + ExtractorFn<M>,
     F::Returned: RouteFuture,
 {
-    fn into_route(self) -> (&'static str, &'static str, RouteHandler) {
+    fn into_route(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        RouteHandler,
+        fn(crate::App) -> crate::App,
+    ) {
         type Info<F, M> = <<F as ExtractorFn<M>>::Returned as RouteFuture>::Info;
         (
             <Info<F, M> as RouteInfo>::METHOD,
             <Info<F, M> as RouteInfo>::PATH,
             self.into_route_handler(),
+            <Info<F, M> as RouteInfo>::settings,
         )
     }
 }

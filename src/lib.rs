@@ -65,9 +65,11 @@ mod scope;
 mod shutdown;
 
 // The engine, and the one path a request takes through it, inside the app's layers.
+pub mod conditional;
 mod edge;
 pub mod layer;
 mod lifecycle;
+mod negotiate;
 mod routing;
 
 // The registration API, the server and the adapters.
@@ -86,6 +88,7 @@ pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
 pub use crate::app::App;
 pub use crate::background::Backoff;
+pub use crate::conditional::ETag;
 pub use crate::container::{Container, Res};
 pub use crate::error::{
     BoxError, Error, Failure, NodeError, Problem, ShutdownError, Stage, StartupError,
@@ -94,6 +97,7 @@ pub use crate::error::{
 pub use crate::extract::{Json, Lifespan, Path, Query, Shutdown};
 pub use crate::lifecycle::{LifecycleState, Running};
 pub use crate::middleware::{Middleware, Next};
+pub use crate::negotiate::MediaType;
 pub use crate::node::{value, Value};
 pub use crate::output::Provide;
 pub use crate::report::{ErrorObserver, ErrorRenderer, FailedRequest};
@@ -125,9 +129,9 @@ pub mod __private {
 /// The names most apps use: `use roadie::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, Backoff, Dep, HeaderMap, HeaderValue, HttpError, IntoResponse, Json, Lifespan, Method,
-        Next, Outcome, Path, Provide, Query, Rejection, Request, Res, Response, Running, Scoped,
-        Shutdown, StatusCode,
+        App, Backoff, Dep, ETag, HeaderMap, HeaderValue, HttpError, IntoResponse, Json, Lifespan,
+        MediaType, Method, Next, Outcome, Path, Provide, Query, Rejection, Request, Res, Response,
+        Running, Scoped, Shutdown, StatusCode,
     };
 
     #[cfg(feature = "macros")]

@@ -8,6 +8,7 @@ use http::{HeaderValue, Method};
 use percent_encoding::percent_decode_str;
 
 use crate::blueprint::{PreparedHandler, RouteHandler, RouteSpec};
+use crate::conditional;
 use crate::extract::{Params, Prepare};
 use crate::middleware::{MiddlewareSpec, PreparedMiddleware, Wrappers};
 
@@ -20,15 +21,24 @@ pub(crate) struct Route {
 struct Endpoint {
     methods: Vec<(Method, Route)>,
     allow: HeaderValue,
+    /// `allow`, with `OPTIONS`: what the router's answer to `OPTIONS` lists.
+    options: HeaderValue,
     /// The names of the path's parameters, in path order.
     names: Vec<&'static str>,
 }
 
 /// What the router found for a request.
 pub(crate) enum Lookup<'a> {
-    Handler { route: &'a Route, params: Params },
+    Handler {
+        route: &'a Route,
+        params: Params,
+    },
     NotFound,
     MethodNotAllowed(HeaderValue),
+    /// `OPTIONS` on a path that routes no `OPTIONS` of its own: `204` with `Allow`.
+    Options(HeaderValue),
+    /// A method unknown to HTTP and to the app: `501`.
+    NotImplemented,
 }
 
 /// The routes of a running app, prepared.
@@ -39,7 +49,55 @@ pub(crate) struct Router {
     fallback: Option<Route>,
     /// The app-wide middleware: around the router's own `404`s and `405`s too.
     wrappers: Wrappers,
+    /// The methods the app routes that are not in IANA's registry (`PURGE`): known to the
+    /// app, so never `501`.
+    own_methods: Vec<Method>,
 }
+
+/// The methods of IANA's HTTP Method Registry (RFC 9110 §18.2 and the registrations since):
+/// a request with any other method, which no route of the app takes, answers `501`.
+const REGISTERED: &[&str] = &[
+    "ACL",
+    "BASELINE-CONTROL",
+    "BIND",
+    "CHECKIN",
+    "CHECKOUT",
+    "CONNECT",
+    "COPY",
+    "DELETE",
+    "GET",
+    "HEAD",
+    "LABEL",
+    "LINK",
+    "LOCK",
+    "MERGE",
+    "MKACTIVITY",
+    "MKCALENDAR",
+    "MKCOL",
+    "MKREDIRECTREF",
+    "MKWORKSPACE",
+    "MOVE",
+    "OPTIONS",
+    "ORDERPATCH",
+    "PATCH",
+    "POST",
+    "PRI",
+    "PROPFIND",
+    "PROPPATCH",
+    "PUT",
+    "QUERY",
+    "REBIND",
+    "REPORT",
+    "SEARCH",
+    "TRACE",
+    "UNBIND",
+    "UNCHECKOUT",
+    "UNLINK",
+    "UNLOCK",
+    "UPDATE",
+    "UPDATEREDIRECTREF",
+    "VERSION-CONTROL",
+];
 
 /// The names of a path pattern's parameters (`{id}`, `{*rest}`), in path order, interned: a
 /// name is leaked once per process however many times the app starts, so that each request's
@@ -100,8 +158,9 @@ impl Wrapping<'_, '_> {
         for spec in &handler.middleware {
             wrappers.push(self.one(spec));
         }
+        let prepared = handler.node.prepare(self.prepare);
         Route {
-            handler: handler.node.prepare(self.prepare),
+            handler: conditional::route_semantics(&handler.semantics, prepared, self.prepare),
             wrappers: wrappers.into(),
         }
     }
@@ -159,6 +218,7 @@ impl Router {
         let (groups, _) = group(routes);
         let mut matcher = matchit::Router::new();
         let mut endpoints = Vec::with_capacity(groups.len());
+        let mut own_methods = Vec::new();
         for (path, members) in groups {
             let methods: Vec<(Method, Route)> = members
                 .iter()
@@ -170,9 +230,22 @@ impl Router {
                 })
                 .collect();
             let allowed: Vec<Method> = methods.iter().map(|(method, _)| method.clone()).collect();
+            for method in &allowed {
+                if !REGISTERED.contains(&method.as_str()) && !own_methods.contains(method) {
+                    own_methods.push(method.clone());
+                }
+            }
             if matcher.insert(path.as_str(), endpoints.len()).is_ok() {
+                let allow = allow_header(&allowed);
+                let options = if allowed.contains(&Method::OPTIONS) {
+                    allow.clone()
+                } else {
+                    let listed = format!("{}, OPTIONS", allow.to_str().unwrap_or_default());
+                    HeaderValue::from_str(&listed).unwrap_or_else(|_| allow.clone())
+                };
                 endpoints.push(Endpoint {
-                    allow: allow_header(&allowed),
+                    allow,
+                    options,
                     methods,
                     names: param_names(&path),
                 });
@@ -183,7 +256,14 @@ impl Router {
             endpoints,
             fallback: fallback.map(|handler| wrapping.route(handler)),
             wrappers: wrapping.app_wide.into(),
+            own_methods,
         }
+    }
+
+    /// Whether HTTP or the app knows `method`. Asked only when no route takes the request,
+    /// so that a routed request pays nothing for it.
+    fn knows(&self, method: &Method) -> bool {
+        REGISTERED.contains(&method.as_str()) || self.own_methods.contains(method)
     }
 
     /// The app-wide middleware, around the router's own answers.
@@ -193,6 +273,9 @@ impl Router {
 
     pub(crate) fn find(&self, method: &Method, path: &str) -> Lookup<'_> {
         let Ok(matched) = self.matcher.at(path) else {
+            if !self.knows(method) {
+                return Lookup::NotImplemented;
+            }
             return match &self.fallback {
                 Some(route) => Lookup::Handler {
                     route,
@@ -229,6 +312,8 @@ impl Router {
                     })
                     .collect(),
             },
+            None if !self.knows(method) => Lookup::NotImplemented,
+            None if *method == Method::OPTIONS => Lookup::Options(endpoint.options.clone()),
             None => Lookup::MethodNotAllowed(endpoint.allow.clone()),
         }
     }

@@ -165,7 +165,7 @@ pub(crate) fn to_dot(nodes: &[Registration]) -> String {
                 Kind::Hook => "octagon",
                 Kind::Dependency => "ellipse",
                 Kind::Route => "note",
-                Kind::Middleware => "cds",
+                Kind::Middleware | Kind::Validator => "cds",
                 Kind::Renderer | Kind::Observer => "component",
                 Kind::Background => "hexagon",
             },
@@ -199,7 +199,8 @@ fn wire(nodes: &[Registration]) -> Wired {
             | Kind::Middleware
             | Kind::Renderer
             | Kind::Observer
-            | Kind::Background => continue,
+            | Kind::Background
+            | Kind::Validator => continue,
         };
         if let Some(&first) = table.get(&ty) {
             problems.push(Problem::Duplicate {
@@ -261,6 +262,10 @@ fn wire(nodes: &[Registration]) -> Wired {
                     &need.param,
                     "a middleware receives the body in its `Request`; read it from the `Request` (`request.body_bytes()`)",
                 )),
+                NeedKind::Body if node.kind == Kind::Validator => problems.push(scope(
+                    &need.param,
+                    "a validator runs before the handler, which reads the body; read what the validator needs from the path, the headers or a `Dep<T>`",
+                )),
                 NeedKind::Body if node.kind == Kind::Dependency => problems.push(scope(
                     &need.param,
                     "only a route handler's last parameter can read the request body; read it in the handler and pass what the dependency needs through a header or the path, or make the dependency read them",
@@ -309,6 +314,25 @@ fn wire(nodes: &[Registration]) -> Wired {
 /// Route rules: a leading `/`, one handler per method and path, paths the router can tell
 /// apart (checked by building a matcher, exactly as the running app will).
 fn check_routes(routes: &[RouteSpec], problems: &mut Vec<Problem>) {
+    // A `MediaType` is chosen from the media types the route declares.
+    for route in routes {
+        let reads_media = route
+            .handler
+            .needs
+            .items
+            .iter()
+            .any(|need| need.kind == NeedKind::RequestPart && need.param == "MediaType");
+        if reads_media && route.handler.semantics.provides.is_none() {
+            problems.push(Problem::Route {
+                route: route.label(),
+                reason: format!(
+                    "`{}` reads `MediaType`, but the route declares no media types: add \
+                     `.provides([..])` after the route, or `provides = [..]` to its attribute",
+                    route.handler.name
+                ),
+            });
+        }
+    }
     let (groups, twice) = routing::group(routes);
     for (first, second) in twice {
         problems.push(Problem::Route {

@@ -12,9 +12,9 @@
 //! |---|---|
 //! | `GET /todos?limit=50&after=0` | `200`, a JSON array of todos, oldest first (below) |
 //! | `POST /todos` `{"title": "..."}` | `201`, the new todo `{"id", "title", "done"}` |
-//! | `GET /todos/{id}` | `200`, the todo; `404` if there is none |
-//! | `PUT /todos/{id}` `{"title"?: "...", "done"?: bool}` | `200`, the todo as changed; `404` |
-//! | `DELETE /todos/{id}` | `204`; `404` |
+//! | `GET /todos/{id}` | `200`, the todo, with its `ETag`; `304` for `If-None-Match`; `404` |
+//! | `PUT /todos/{id}` `{"title"?: "...", "done"?: bool}` with `If-Match` | `200`, the todo as changed, its new `ETag`; `412`; `428`; `404` |
+//! | `DELETE /todos/{id}` with `If-Match` | `204`; `412`; `428`; `404` |
 //! | `GET /ready` | `200` while running, `503` once stopping (for a load balancer) |
 //!
 //! Every response, errors included, carries an `x-request-id` header: the client's own, or one
@@ -29,6 +29,11 @@
 //! - **Titles.** A title is trimmed, then must hold 1 to 500 characters; `POST` and `PUT`
 //!   check it with one function (`todos::Title::parse`), and answer a bad one alike: `422`
 //!   `{"error": "...", "parameter": "title"}`.
+//! - **Versions.** Each todo has a version, which every change raises; its `ETag` is that
+//!   version (`"v3"`). A repeat `GET` with `If-None-Match` is `304` without a body. `PUT` and
+//!   `DELETE` need `If-Match` (`428 Precondition Required` without it): with the version the
+//!   client read, a change made meanwhile by someone else is `412 Precondition Failed` rather
+//!   than silently overwritten (`If-Match: *` changes whatever the version).
 //! - **A locked database.** Every query runs on tokio's blocking pool, never on a runtime
 //!   thread (`conn.rs`), so a query waiting for SQLite holds up no other request: `/ready`
 //!   and the other routes keep answering. A query waits at most the busy timeout for a lock
@@ -188,7 +193,9 @@ fn app() -> App {
         .route(todos::create)
         .route(todos::read)
         .route(todos::update)
+        .wrap_route(todos::require_if_match)
         .route(todos::remove)
+        .wrap_route(todos::require_if_match)
         .readiness("/ready")
 }
 

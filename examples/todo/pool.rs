@@ -34,7 +34,8 @@ impl Pool {
         Self::open_with_busy_timeout(path, size, DEFAULT_BUSY_TIMEOUT)
     }
 
-    /// Opens `size` connections to the database at `path` and creates the table; a statement
+    /// Opens `size` connections to the database at `path` and creates the table (or adds the
+    /// `version` column to a table made before it had one); a statement
     /// on any of them waits at most `busy_timeout` for a lock held elsewhere.
     ///
     /// Blocks on file I/O, and on a lock for up to `busy_timeout`.
@@ -56,9 +57,19 @@ impl Pool {
              CREATE TABLE IF NOT EXISTS todos (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
                  title TEXT NOT NULL,
-                 done INTEGER NOT NULL DEFAULT 0
+                 done INTEGER NOT NULL DEFAULT 0,
+                 version INTEGER NOT NULL DEFAULT 1
              );",
         )?;
+        // A database made before todos had versions: every todo starts at version 1.
+        let versioned = connections[0]
+            .prepare("SELECT 1 FROM pragma_table_info('todos') WHERE name = 'version'")?
+            .exists([])?;
+        if !versioned {
+            connections[0].execute_batch(
+                "ALTER TABLE todos ADD COLUMN version INTEGER NOT NULL DEFAULT 1;",
+            )?;
+        }
         Ok(Self {
             available: Semaphore::new(connections.len()),
             idle: Mutex::new(connections),

@@ -67,8 +67,11 @@ fn post(title: &str) -> Request {
     Request::post("/todos").json(&json!({ "title": title }))
 }
 
+/// A `PUT` that changes the todo whatever its version (`If-Match: *`).
 fn put(id: i64, changes: Value) -> Request {
-    Request::put(format!("/todos/{id}")).json(&changes)
+    Request::put(format!("/todos/{id}"))
+        .header("if-match", "*")
+        .json(&changes)
 }
 
 /// Adds `count` todos, titled `todo 1`, `todo 2`..., in one transaction through the pool.
@@ -169,7 +172,7 @@ async fn creates_reads_updates_and_deletes_a_todo() {
     assert_eq!(list.json::<Vec<Todo>>().len(), 1);
 
     let deleted = app
-        .execute(Request::delete(format!("/todos/{}", todo.id)))
+        .execute(Request::delete(format!("/todos/{}", todo.id)).header("if-match", "*"))
         .await;
     assert_eq!(deleted.status(), 204);
     let gone = app
@@ -298,11 +301,12 @@ async fn post_and_put_answer_a_bad_title_alike() {
         assert_eq!(put.status(), 422, "PUT {title:?}");
         assert_eq!(put.json::<Value>(), expected, "PUT {title:?}");
     }
-    // Nothing was created or changed; and a bad title is refused before the todo is looked up.
+    // Nothing was created or changed. The todo's ETag is looked up before the handler reads
+    // the body, so a missing todo is `404` whatever the title.
     let list = app.execute(Request::get("/todos")).await;
     assert_eq!(list.json::<Vec<Todo>>(), vec![todo]);
     let missing = app.execute(put(999, json!({ "title": "" }))).await;
-    assert_eq!(missing.status(), 422);
+    assert_eq!(missing.status(), 404);
     app.shutdown().await.unwrap();
 }
 
@@ -459,4 +463,88 @@ async fn every_answer_carries_a_request_id_errors_included() {
         Some("abc-123"),
         "the client's own id is kept"
     );
+}
+
+#[tokio::test]
+async fn a_repeat_get_with_the_etag_is_304_without_a_body() {
+    let app = test_app("etag-304");
+    let created = app.execute(post("pack the van")).await;
+    assert_eq!(created.header("etag"), Some("\"v1\""));
+    let todo: Todo = created.json();
+    let uri = format!("/todos/{}", todo.id);
+    let first = app.execute(Request::get(&uri)).await;
+    assert_eq!(first.status(), 200);
+    let etag = first.header("etag").unwrap().to_owned();
+    assert_eq!(etag, "\"v1\"");
+    let again = app
+        .execute(Request::get(&uri).header("if-none-match", etag.as_str()))
+        .await;
+    assert_eq!(again.status(), 304);
+    assert!(again.body().is_empty());
+    assert_eq!(again.header("etag"), Some("\"v1\""));
+    // A change makes a new version: the old ETag no longer matches.
+    let changed = app.execute(put(todo.id, json!({ "done": true }))).await;
+    assert_eq!(changed.header("etag"), Some("\"v2\""));
+    let stale = app
+        .execute(Request::get(&uri).header("if-none-match", etag.as_str()))
+        .await;
+    assert_eq!(stale.status(), 200);
+    assert_eq!(stale.header("etag"), Some("\"v2\""));
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn put_and_delete_without_if_match_are_428() {
+    let app = test_app("etag-428");
+    let todo: Todo = app.execute(post("pack the van")).await.json();
+    let uri = format!("/todos/{}", todo.id);
+    let put = app
+        .execute(Request::put(&uri).json(&json!({ "done": true })))
+        .await;
+    assert_eq!(put.status(), 428);
+    assert_eq!(put.json::<Value>()["parameter"], "If-Match");
+    let delete = app.execute(Request::delete(&uri)).await;
+    assert_eq!(delete.status(), 428);
+    // Nothing changed.
+    let read = app.execute(Request::get(&uri)).await;
+    assert_eq!(read.json::<Todo>(), todo);
+    assert_eq!(read.header("etag"), Some("\"v1\""));
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_lost_update_is_412() {
+    let app = test_app("etag-412");
+    let todo: Todo = app.execute(post("pack the van")).await.json();
+    let uri = format!("/todos/{}", todo.id);
+    let etag = app
+        .execute(Request::get(&uri))
+        .await
+        .header("etag")
+        .unwrap()
+        .to_owned();
+    // Two clients read version 1; the first write wins, the second is refused.
+    let change = |title: &str| {
+        Request::put(&uri)
+            .header("if-match", etag.as_str())
+            .json(&json!({ "title": title }))
+    };
+    let first = app.execute(change("load the van")).await;
+    assert_eq!(first.status(), 200);
+    let second = app.execute(change("unpack the van")).await;
+    assert_eq!(second.status(), 412);
+    assert_eq!(second.json::<Value>()["parameter"], "If-Match");
+    let read = app.execute(Request::get(&uri)).await;
+    assert_eq!(read.json::<Todo>().title, "load the van");
+    // A delete against the old version is refused too; against the new one it goes.
+    let stale = app
+        .execute(Request::delete(&uri).header("if-match", etag.as_str()))
+        .await;
+    assert_eq!(stale.status(), 412);
+    let current = read.header("etag").unwrap().to_owned();
+    let deleted = app
+        .execute(Request::delete(&uri).header("if-match", current.as_str()))
+        .await;
+    assert_eq!(deleted.status(), 204);
+    app.shutdown().await.unwrap();
 }

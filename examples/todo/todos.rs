@@ -3,7 +3,7 @@
 
 use roadie::header::{self, HeaderValue};
 use roadie::prelude::*;
-use roadie::Rejection;
+use roadie::{ETag, Rejection};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -223,12 +223,19 @@ pub(crate) async fn list(
     Ok(response)
 }
 
-/// `POST /todos`: `201` with the new todo.
+/// `POST /todos`: `201` with the new todo, and its `ETag` (`"v1"`).
 #[post("/todos")]
 pub(crate) async fn create(
     conn: Dep<Conn>,
     Json(new): Json<NewTodo>,
-) -> Result<(StatusCode, Json<Todo>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, &'static str); 1],
+        Json<Todo>,
+    ),
+    ApiError,
+> {
     let Title(title) = Title::parse(&new.title)?;
     let todo = conn
         .run(move |c| {
@@ -236,11 +243,77 @@ pub(crate) async fn create(
                 .query_row([title], todo)
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(todo)))
+    // Every todo starts at version 1.
+    Ok((StatusCode::CREATED, [(header::ETAG, "\"v1\"")], Json(todo)))
 }
 
-/// `GET /todos/{id}`.
-#[get("/todos/{id}")]
+/// The ETag of a todo: its version, which every change raises (`"v3"`). A todo that does not
+/// exist is `404` here, before any precondition is evaluated (RFC 9110 §13.2.1: a failure
+/// found before the method's work takes precedence). It runs before `read`, `update` and
+/// `remove`, on the connection they use.
+pub(crate) async fn version_etag(
+    Path(id): Path<i64>,
+    conn: Dep<Conn>,
+) -> Result<Option<ETag>, ApiError> {
+    let version = conn
+        .run(move |c| {
+            c.prepare_cached("SELECT version FROM todos WHERE id = ?1")?
+                .query_row([id], |row| row.get::<_, i64>(0))
+                .optional()
+        })
+        .await?;
+    match version {
+        Some(version) => Ok(Some(etag(version))),
+        None => Err(ApiError::NotFound(id)),
+    }
+}
+
+fn etag(version: i64) -> ETag {
+    ETag::from_version(version.try_into().unwrap_or_default())
+}
+
+/// The version an `If-Match` names (`"v3"`), or `None` for `*` (any version).
+fn expected_version(headers: &HeaderMap) -> Option<i64> {
+    let value = headers.get(header::IF_MATCH)?.to_str().ok()?;
+    value
+        .trim()
+        .parse::<ETag>()
+        .ok()?
+        .tag()
+        .strip_prefix('v')?
+        .parse()
+        .ok()
+}
+
+/// `PUT` and `DELETE` change a todo only against the version the client read: without
+/// `If-Match` they are `428 Precondition Required` (RFC 6585), so that no client overwrites a
+/// change it never saw. `If-Match: *` says the client means to, whatever the version.
+pub(crate) async fn require_if_match(request: Request, next: Next) -> Response {
+    if request.headers().contains_key(header::IF_MATCH) {
+        return next.run(request).await;
+    }
+    Rejection::new(
+        StatusCode::PRECONDITION_REQUIRED,
+        "send `If-Match` with the todo's ETag (from `GET /todos/{id}`), or `If-Match: *`",
+    )
+    .with_parameter("If-Match")
+    .into_response()
+}
+
+/// The answer when the todo changed between the precondition and the write (another request
+/// won the race): `412`, as if the precondition had failed.
+fn changed_meanwhile() -> ApiError {
+    ApiError::Rejected(
+        Rejection::new(
+            StatusCode::PRECONDITION_FAILED,
+            "the todo changed since the version in `If-Match`; read it again",
+        )
+        .with_parameter("If-Match"),
+    )
+}
+
+/// `GET /todos/{id}`: the todo, with its `ETag`; `304` when `If-None-Match` names it.
+#[get("/todos/{id}", etag = version_etag)]
 pub(crate) async fn read(Path(id): Path<i64>, conn: Dep<Conn>) -> Result<Json<Todo>, ApiError> {
     conn.run(move |c| find(c, id))
         .await?
@@ -248,37 +321,59 @@ pub(crate) async fn read(Path(id): Path<i64>, conn: Dep<Conn>) -> Result<Json<To
         .ok_or(ApiError::NotFound(id))
 }
 
-/// `PUT /todos/{id}`: `200` with the todo as changed. The title is checked before the todo
-/// is looked up, so a bad title is `422` whether or not the todo exists, as for `POST`.
-#[put("/todos/{id}")]
+/// `PUT /todos/{id}` with `If-Match`: `200` with the todo as changed and its new `ETag`; `412`
+/// if the todo changed since that version. The version is checked again in the `UPDATE`
+/// itself, so that two writes racing with one `If-Match` cannot both win.
+#[put("/todos/{id}", etag = version_etag)]
 pub(crate) async fn update(
     Path(id): Path<i64>,
     conn: Dep<Conn>,
+    headers: HeaderMap,
     Json(changes): Json<Changes>,
-) -> Result<Json<Todo>, ApiError> {
+) -> Result<Response, ApiError> {
     let title = changes.title.as_deref().map(Title::parse).transpose()?;
     let done = changes.done;
-    conn.run(move |c| {
-        c.prepare_cached(
-            "UPDATE todos SET title = COALESCE(?2, title), done = COALESCE(?3, done)
-             WHERE id = ?1 RETURNING id, title, done",
-        )?
-        .query_row(params![id, title.map(|Title(title)| title), done], todo)
-        .optional()
-    })
-    .await?
-    .map(Json)
-    .ok_or(ApiError::NotFound(id))
+    let expected = expected_version(&headers);
+    let changed = conn
+        .run(move |c| {
+            c.prepare_cached(
+                "UPDATE todos SET title = COALESCE(?2, title), done = COALESCE(?3, done),
+                     version = version + 1
+                 WHERE id = ?1 AND (?4 IS NULL OR version = ?4)
+                 RETURNING id, title, done, version",
+            )?
+            .query_row(
+                params![id, title.map(|Title(title)| title), done, expected],
+                |row| Ok((todo(row)?, row.get::<_, i64>(3)?)),
+            )
+            .optional()
+        })
+        .await?;
+    let (todo, version) = changed.ok_or_else(changed_meanwhile)?;
+    let mut response = Json(todo).into_response();
+    let etag = HeaderValue::try_from(etag(version).to_string()).expect("an ETag is a header value");
+    response.headers_mut().insert(header::ETAG, etag);
+    Ok(response)
 }
 
-/// `DELETE /todos/{id}`: `204`.
-#[delete("/todos/{id}")]
-pub(crate) async fn remove(Path(id): Path<i64>, conn: Dep<Conn>) -> Result<StatusCode, ApiError> {
+/// `DELETE /todos/{id}` with `If-Match`: `204`; `412` if the todo changed since that version.
+#[delete("/todos/{id}", etag = version_etag)]
+pub(crate) async fn remove(
+    Path(id): Path<i64>,
+    conn: Dep<Conn>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let expected = expected_version(&headers);
     match conn
-        .run(move |c| c.execute("DELETE FROM todos WHERE id = ?1", [id]))
+        .run(move |c| {
+            c.execute(
+                "DELETE FROM todos WHERE id = ?1 AND (?2 IS NULL OR version = ?2)",
+                params![id, expected],
+            )
+        })
         .await?
     {
-        0 => Err(ApiError::NotFound(id)),
+        0 => Err(changed_meanwhile()),
         _ => Ok(StatusCode::NO_CONTENT),
     }
 }

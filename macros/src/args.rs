@@ -1,9 +1,10 @@
 //! The arguments of the attributes: none for the node attributes, the path for the method
-//! attributes (`#[get("/users/{id}")]`), the method and path for `#[route(OPTIONS, "/x")]`.
+//! attributes (`#[get("/users/{id}")]`), the method and path for `#[route(OPTIONS, "/x")]`;
+//! after the path, a route's settings: `etag = f`, `last_modified = f`, `provides = [..]`.
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{ParseStream, Parser};
-use syn::{Ident, LitStr, Token};
+use syn::{Expr, Ident, LitStr, Token};
 
 /// Checks that a node attribute (`#[on_startup]`, ...) was given no arguments.
 pub(crate) fn none(attribute: &str, args: TokenStream) -> syn::Result<()> {
@@ -26,6 +27,57 @@ pub(crate) struct RouteArgs {
     pub(crate) method: String,
     /// The path pattern, as written.
     pub(crate) path: LitStr,
+    /// The route's settings, in the order written.
+    pub(crate) settings: Vec<RouteSetting>,
+}
+
+/// A route setting written after the path.
+pub(crate) enum RouteSetting {
+    /// `etag = todo_etag`: `App::etag`.
+    ETag(Expr),
+    /// `last_modified = todo_modified`: `App::last_modified`.
+    LastModified(Expr),
+    /// `provides = ["application/json", "text/csv"]`: `App::provides`.
+    Provides(Vec<LitStr>),
+}
+
+const SETTINGS: &str = "`etag = f`, `last_modified = f` or `provides = [\"application/json\"]`";
+
+/// Parses the settings after a route's path: `name = value`, separated by commas.
+fn settings(input: ParseStream<'_>) -> syn::Result<Vec<RouteSetting>> {
+    let mut settings = Vec::new();
+    while !input.is_empty() {
+        let name: Ident = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let setting = match name.to_string().as_str() {
+            "etag" => RouteSetting::ETag(input.parse()?),
+            "last_modified" => RouteSetting::LastModified(input.parse()?),
+            "provides" => {
+                if !input.peek(syn::token::Bracket) {
+                    return Err(input.error(
+                        "`provides` takes a list of media types: \
+                         `provides = [\"application/json\", \"text/csv\"]`",
+                    ));
+                }
+                let content;
+                syn::bracketed!(content in input);
+                let types = content.parse_terminated(|input| input.parse::<LitStr>(), Token![,])?;
+                RouteSetting::Provides(types.into_iter().collect())
+            }
+            other => {
+                return Err(syn::Error::new_spanned(
+                    &name,
+                    format!("`{other}` is not a route setting: a route takes {SETTINGS}"),
+                ))
+            }
+        };
+        settings.push(setting);
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(settings)
 }
 
 /// Parses the path of a method attribute: `#[get("/users/{id}")]`.
@@ -42,7 +94,7 @@ pub(crate) fn method_route(
         ));
     }
     let parser = |input: ParseStream<'_>| {
-        let path = path_then_end(
+        let (path, settings) = path_then_end(
             input,
             &example,
             &format!("`#[{attribute}]` takes only the route's path"),
@@ -50,6 +102,7 @@ pub(crate) fn method_route(
         Ok(RouteArgs {
             method: method.to_owned(),
             path,
+            settings,
         })
     };
     parser.parse2(args)
@@ -92,15 +145,25 @@ pub(crate) fn any_route(args: TokenStream) -> syn::Result<RouteArgs> {
             )));
         }
         input.parse::<Token![,]>()?;
-        let path = path_then_end(input, EXAMPLE, "`#[route]` takes only a method and a path")?;
-        Ok(RouteArgs { method: name, path })
+        let (path, settings) =
+            path_then_end(input, EXAMPLE, "`#[route]` takes only a method and a path")?;
+        Ok(RouteArgs {
+            method: name,
+            path,
+            settings,
+        })
     };
     parser.parse2(args)
 }
 
-/// Parses the route's path literal, an optional trailing comma, and nothing more; `only`
-/// says what the attribute takes, for the error on anything that follows.
-fn path_then_end(input: ParseStream<'_>, example: &str, only: &str) -> syn::Result<LitStr> {
+/// Parses the route's path literal, an optional trailing comma, and the route's settings
+/// (`etag = f`, ...); `only` says what the attribute takes, for the error on anything else
+/// that follows.
+fn path_then_end(
+    input: ParseStream<'_>,
+    example: &str,
+    only: &str,
+) -> syn::Result<(LitStr, Vec<RouteSetting>)> {
     let path: LitStr = input.parse().map_err(|error| {
         syn::Error::new(
             error.span(),
@@ -108,9 +171,15 @@ fn path_then_end(input: ParseStream<'_>, example: &str, only: &str) -> syn::Resu
         )
     })?;
     input.parse::<Option<Token![,]>>()?;
+    if input.peek(Ident) && input.peek2(Token![=]) {
+        return Ok((path, settings(input)?));
+    }
     if !input.is_empty() {
         let rest: TokenStream = input.parse()?;
-        return Err(syn::Error::new_spanned(rest, format!("{only}: {example}")));
+        return Err(syn::Error::new_spanned(
+            rest,
+            format!("{only} and its settings ({SETTINGS}): {example}"),
+        ));
     }
-    Ok(path)
+    Ok((path, Vec::new()))
 }

@@ -69,6 +69,12 @@ impl Exports {
         quote!(#root::__private::Routed)
     }
 
+    /// `roadie::App`, which the route settings of an attribute configure.
+    pub(crate) fn app(&self) -> TokenStream {
+        let root = &self.root;
+        quote!(#root::App)
+    }
+
     /// `roadie::__private::RouteInfo`, the method and path of an annotated route.
     pub(crate) fn route_info(&self) -> TokenStream {
         let root = &self.root;

@@ -239,6 +239,11 @@ pub fn background(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The handler is an `async fn` of extractors and resources (`&T`, `Option<&T>`) whose output
 /// is a response. Register it with `App::route`.
 ///
+/// After the path, every route attribute takes the route's HTTP settings:
+/// `etag = f` and `last_modified = f` (validator functions, as `App::etag` and
+/// `App::last_modified`) and `provides = ["application/json", "text/csv"]` (as
+/// `App::provides`): `#[get("/todos/{id}", etag = todo_etag, provides = [..])]`.
+///
 /// ```
 /// use roadie::prelude::*;
 ///

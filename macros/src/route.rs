@@ -11,7 +11,7 @@ use quote::{format_ident, quote};
 use syn::ext::IdentExt;
 use syn::{LitStr, Type};
 
-use crate::args::{self, RouteArgs};
+use crate::args::{self, RouteArgs, RouteSetting};
 use crate::exports::Exports;
 use crate::function::{self, last_segment, Errors, Function, Kind, Output, ParamKind};
 use crate::path::{self, PathParam};
@@ -67,6 +67,19 @@ fn generate(route: &RouteArgs, function: &Function) -> TokenStream {
         .filter(|attr| attr.path().is_ident("cfg"))
         .collect::<Vec<_>>();
     let handler = function.expand(&exports, Output::Route { info: &info });
+    let settings = (!route.settings.is_empty()).then(|| {
+        let app = exports.app();
+        let calls = route.settings.iter().map(|setting| match setting {
+            RouteSetting::ETag(f) => quote!(.etag(#f)),
+            RouteSetting::LastModified(f) => quote!(.last_modified(#f)),
+            RouteSetting::Provides(types) => quote!(.provides([#(#types),*])),
+        });
+        quote! {
+            fn settings(app: #app) -> #app {
+                app #(#calls)*
+            }
+        }
+    });
     quote! {
         #(#cfgs)*
         #[doc(hidden)]
@@ -78,6 +91,7 @@ fn generate(route: &RouteArgs, function: &Function) -> TokenStream {
         impl #route_info for #info {
             const METHOD: &'static str = #method;
             const PATH: &'static str = #path;
+            #settings
         }
 
         #handler

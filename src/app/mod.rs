@@ -4,6 +4,7 @@
 mod background;
 mod compose;
 mod entry;
+mod semantics;
 mod wrap;
 
 use std::fmt;
@@ -430,9 +431,9 @@ impl App {
     /// Registers a function annotated with a route attribute (`#[get("/users/{id}")]`,
     /// `#[route(OPTIONS, "/x")]`...), at the method and path the attribute names.
     pub fn route<M>(mut self, route: impl IntoRoute<M>) -> Self {
-        let (method, path, handler) = route.into_route();
+        let (method, path, handler, settings) = route.into_route();
         match Method::from_bytes(method.as_bytes()) {
-            Ok(method) => self.push_route(method, path, handler),
+            Ok(method) => settings(self.push_route(method, path, handler)),
             Err(_) => {
                 self.blueprint_mut().problems.push(Problem::Route {
                     route: format!("{method} {path} ({})", handler.name),
