@@ -339,6 +339,8 @@ pub(crate) async fn answer_directly<B: IncomingBody>(
         }
         Err(refused) => *refused,
     };
+    // An SSE stream counts among the app's long-lived responses from here on.
+    crate::long_lived::attach(&mut response, admitted.trigger());
     if response.fault().is_some() {
         // Boxed: most responses report no failure, and carry none of this in their future.
         let asked = asked.map(|asked| *asked);
@@ -347,8 +349,9 @@ pub(crate) async fn answer_directly<B: IncomingBody>(
     if head {
         response.strip_body();
     }
-    if draining {
-        // Clients move their next request elsewhere: this instance is going away.
+    if draining && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // Clients move their next request elsewhere: this instance is going away. (A socket
+        // upgraded keeps its `Connection: upgrade`; it is told to end with the others.)
         response.close_connection();
     }
     response

@@ -10,10 +10,14 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::long_lived::LongLived;
+
 /// Asks a running app to shut down; shared by every [`Shutdown`](crate::Shutdown) handle.
 #[derive(Clone)]
 pub(crate) struct ShutdownTrigger {
     sender: Arc<watch::Sender<bool>>,
+    /// The app's open SSE streams and WebSocket tasks ([`crate::long_lived`]).
+    long_lived: Arc<LongLived>,
 }
 
 impl fmt::Debug for ShutdownTrigger {
@@ -28,12 +32,19 @@ impl ShutdownTrigger {
     pub(crate) fn new() -> Self {
         Self {
             sender: Arc::new(watch::channel(false).0),
+            long_lived: Arc::default(),
         }
     }
 
     /// Asks for the shutdown; asking again does nothing more.
     pub(crate) fn trigger(&self) {
         self.sender.send_replace(true);
+        self.long_lived.end();
+    }
+
+    /// The app's open SSE streams and WebSocket tasks.
+    pub(crate) fn long_lived(&self) -> &Arc<LongLived> {
+        &self.long_lived
     }
 
     pub(crate) fn is_triggered(&self) -> bool {

@@ -74,7 +74,9 @@ pub(super) fn serve(
         }
     });
     let connection = builder
-        .serve_connection(
+        // Upgrades (WebSockets) take the connection's socket over: hyper hands it to the
+        // route's task, and this connection ends.
+        .serve_connection_with_upgrades(
             TokioIo::new(Counted {
                 io: stream,
                 watch: Arc::clone(&watch),
