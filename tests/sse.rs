@@ -114,13 +114,19 @@ async fn an_endless_stream_under_execute_returns_once_the_app_shuts_down() {
                 Sse::new(endless(held)).on_shutdown(Event::new().event("bye").data("reconnect"))
             }
         })
-        .get("/stop", |shutdown: Shutdown| async move { shutdown.trigger() });
+        .get(
+            "/stop",
+            |shutdown: Shutdown| async move { shutdown.trigger() },
+        );
     let answer = tokio::spawn({
         let app = app.clone();
         async move { app.execute(Request::get("/events")).await }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!answer.is_finished(), "the stream is endless until shutdown");
+    assert!(
+        !answer.is_finished(),
+        "the stream is endless until shutdown"
+    );
     app.execute(Request::get("/stop")).await;
     let response = tokio::time::timeout(Duration::from_secs(5), answer)
         .await
@@ -150,7 +156,12 @@ async fn what_a_stream_holds_is_released_before_its_shutdown_hook() {
         .on_startup(|| Ok::<_, std::convert::Infallible>(Bus(tokio::sync::broadcast::channel(8).0)))
         .on_shutdown(move |bus: Res<Bus>| {
             let log = hook_log.clone();
-            async move { record(&log, &format!("hook: {} subscribers", bus.0.receiver_count())) }
+            async move {
+                record(
+                    &log,
+                    &format!("hook: {} subscribers", bus.0.receiver_count()),
+                )
+            }
         })
         .get("/events", |bus: Res<Bus>| async move {
             // The stream holds the resource and a subscription to it.
@@ -238,16 +249,26 @@ async fn over_a_socket_shutdown_sends_the_final_event_and_ends_the_body_cleanly(
         String::from_utf8_lossy(&seen)
     );
     let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(text.contains("event: bye\ndata: reconnect later\n\n"), "{text}");
+    assert!(
+        text.contains("event: bye\ndata: reconnect later\n\n"),
+        "{text}"
+    );
     // Then the server closes the connection.
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
-    assert!(matches!(closed, Ok(Ok(0))), "closed after the body: {closed:?}");
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "closed after the body: {closed:?}"
+    );
     tokio::time::timeout(Duration::from_secs(5), serving)
         .await
         .expect("the server returns within the drain")
         .unwrap()
         .unwrap();
-    assert!(began.elapsed() < Duration::from_secs(2), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
     assert_eq!(*log.lock().unwrap(), ["stream dropped", "shutdown hook"]);
 }
