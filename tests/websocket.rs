@@ -278,3 +278,49 @@ async fn a_task_that_listens_says_goodbye_and_its_resources_go_before_the_hook()
     );
     assert_eq!(*log.lock().unwrap(), ["hook: 0 listeners"]);
 }
+
+struct Session;
+
+#[tokio::test]
+async fn a_dep_moved_into_a_socket_task_is_released_before_the_teardown() {
+    let log = Log::default();
+    let (release_log, hook_log) = (log.clone(), log.clone());
+    let app = App::new()
+        .grace_period(Duration::from_millis(100))
+        .dependency(move || {
+            let log = release_log.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(Scoped::new(Session).on_release(
+                    move |_session, outcome| async move {
+                        // A slow release: the teardown waits for it.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        record(&log, &format!("session released {outcome:?}"));
+                    },
+                ))
+            }
+        })
+        .on_shutdown(move || {
+            let log = hook_log.clone();
+            async move { record(&log, "shutdown hook") }
+        })
+        .get(
+            "/chat",
+            |ws: WebSocketUpgrade, session: Dep<Session>| async move {
+                ws.on_upgrade(move |socket| async move {
+                    let _session = session;
+                    socket.shutdown_requested().await;
+                })
+            },
+        );
+    let running = app.start().await.unwrap();
+    let mut client = connect_in_process(&running, Request::get("/chat"))
+        .await
+        .unwrap();
+    let stopping = tokio::spawn(running.shutdown());
+    while client.recv().await.is_some() {}
+    stopping.await.unwrap().unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["session released Responded(101)", "shutdown hook"]
+    );
+}
