@@ -48,6 +48,10 @@ pub mod dependency_injection {}
 #[doc = include_str!("../docs/middleware.md")]
 pub mod middleware {}
 
+/// Streams: server-sent events and WebSockets, and how they end when the app stops.
+#[doc = include_str!("../docs/streams.md")]
+pub mod streams {}
+
 /// Testing with `execute`, and test doubles.
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing {}
