@@ -324,3 +324,31 @@ async fn a_dep_moved_into_a_socket_task_is_released_before_the_teardown() {
         ["session released Responded(101)", "shutdown hook"]
     );
 }
+
+#[tokio::test]
+async fn a_message_past_the_size_limit_ends_the_socket() {
+    let app = App::new().get("/echo", |ws: WebSocketUpgrade| async move {
+        ws.max_message_size(16).on_upgrade(|mut socket| async move {
+            while let Some(Ok(message)) = socket.recv().await {
+                let _ = socket.send(message).await;
+            }
+        })
+    });
+    let running = app.start().await.unwrap();
+    let mut client = connect_in_process(&running, Request::get("/echo"))
+        .await
+        .unwrap();
+    client.send(Message::text("small")).await.unwrap();
+    assert_eq!(
+        client.recv().await.unwrap().unwrap(),
+        Message::text("small")
+    );
+    client.send(Message::text("x".repeat(64))).await.unwrap();
+    // No echo: the socket is closed instead.
+    let next = client.recv().await;
+    assert!(
+        matches!(next, None | Some(Ok(Message::Close(_)))),
+        "{next:?}"
+    );
+    running.shutdown().await.unwrap();
+}

@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::DuplexStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use super::socket::{Back, Io, WebSocket};
@@ -47,7 +47,12 @@ pub struct WebSocketUpgrade {
     accept: HeaderValue,
     upgrade: Upgrade,
     long_lived: Arc<LongLived>,
+    max_message_size: usize,
 }
+
+/// The largest message a socket accepts unless the route says otherwise: the same as the
+/// default request body limit.
+const MAX_MESSAGE_SIZE: usize = 2 * 1024 * 1024;
 
 impl fmt::Debug for WebSocketUpgrade {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -143,6 +148,7 @@ fn check(
         accept,
         upgrade,
         long_lived: Arc::clone(long_lived),
+        max_message_size: MAX_MESSAGE_SIZE,
     })
 }
 
@@ -170,6 +176,14 @@ impl FromContext for WebSocketUpgrade {
 }
 
 impl WebSocketUpgrade {
+    /// The largest message (and frame) the socket accepts, in bytes: 2 MiB by default, like
+    /// the request body limit. A larger one fails the socket's `recv` with an error, and the
+    /// connection ends.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
     /// Answers `101 Switching Protocols`, then runs `task` with the socket once the
     /// connection is upgraded, on a task of its own that the app counts (see the
     /// [module docs](super) for what happens to it at shutdown).
@@ -185,7 +199,11 @@ impl WebSocketUpgrade {
             accept,
             upgrade,
             long_lived,
+            max_message_size,
         } = self;
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(max_message_size))
+            .max_frame_size(Some(max_message_size));
         let open = long_lived.enter();
         let runner = {
             let long_lived = Arc::clone(&long_lived);
@@ -205,7 +223,7 @@ impl WebSocketUpgrade {
                         () = long_lived.closing() => return,
                     },
                 };
-                let stream = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+                let stream = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
                 run(stream, task, long_lived).await;
             }
         };
