@@ -251,7 +251,7 @@ where
             stream: Some(Box::pin(self.stream)),
             keep_alive: self.keep_alive.map(|interval| KeepAlive {
                 interval,
-                sleep: Box::pin(tokio::time::sleep(interval)),
+                sleep: None,
             }),
             on_shutdown: self.on_shutdown,
             ending: None,
@@ -269,7 +269,39 @@ where
 
 struct KeepAlive {
     interval: Duration,
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// Armed on the first poll (a timer needs the runtime, which making the response does
+    /// not), and again after each event or comment.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl KeepAlive {
+    /// Starts the interval again from now.
+    fn reset(&mut self) {
+        let next = tokio::time::Instant::now() + self.interval;
+        match self.sleep.as_mut() {
+            Some(sleep) => sleep.as_mut().reset(next),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(next))),
+        }
+    }
+
+    /// Whether a comment is due; if so, the interval starts again.
+    fn due(&mut self, cx: &mut TaskContext<'_>) -> bool {
+        if self.sleep.is_none() {
+            self.reset();
+        }
+        let due = self
+            .sleep
+            .as_mut()
+            .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+        if due {
+            self.reset();
+            // Registers the new deadline's wake-up.
+            if let Some(sleep) = self.sleep.as_mut() {
+                let _ = sleep.as_mut().poll(cx);
+            }
+        }
+        due
+    }
 }
 
 /// The body of an [`Sse`] response: the user's stream, keep-alive comments, and the app's
@@ -322,8 +354,7 @@ impl Stream for SseBody {
         match stream.as_mut().poll_next(cx) {
             Poll::Ready(Some(event)) => {
                 if let Some(keep_alive) = this.keep_alive.as_mut() {
-                    let next = tokio::time::Instant::now() + keep_alive.interval;
-                    keep_alive.sleep.as_mut().reset(next);
+                    keep_alive.reset();
                 }
                 return Poll::Ready(Some(Ok(event.to_bytes())));
             }
@@ -334,9 +365,7 @@ impl Stream for SseBody {
             Poll::Pending => {}
         }
         if let Some(keep_alive) = this.keep_alive.as_mut() {
-            if keep_alive.sleep.as_mut().poll(cx).is_ready() {
-                let next = tokio::time::Instant::now() + keep_alive.interval;
-                keep_alive.sleep.as_mut().reset(next);
+            if keep_alive.due(cx) {
                 return Poll::Ready(Some(Ok(Bytes::from_static(b": keep-alive\n\n"))));
             }
         }
@@ -405,6 +434,15 @@ mod tests {
     fn data_of_several_lines_makes_several_data_lines() {
         let event = Event::new().data("a\r\nb\rc\n");
         assert_eq!(event.to_string(), "data: a\ndata: b\ndata: c\ndata: \n\n");
+    }
+
+    #[test]
+    fn a_response_can_be_made_outside_a_runtime() {
+        let sse = Sse::new(futures_util::stream::empty()).keep_alive(Duration::from_secs(1));
+        assert_eq!(
+            sse.into_response().header("content-type"),
+            Some("text/event-stream")
+        );
     }
 
     #[test]

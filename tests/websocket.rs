@@ -352,3 +352,20 @@ async fn a_message_past_the_size_limit_ends_the_socket() {
     );
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_task_that_panics_closes_its_socket_with_1011() {
+    let app = App::new().get("/boom", |ws: WebSocketUpgrade| async move {
+        ws.on_upgrade(|_socket| async move { panic!("the task failed") })
+    });
+    let running = app.start().await.unwrap();
+    let mut client = connect_in_process(&running, Request::get("/boom"))
+        .await
+        .unwrap();
+    let close = client.recv().await.unwrap().unwrap();
+    let Message::Close(Some(frame)) = close else {
+        panic!("expected a close frame, got {close:?}");
+    };
+    assert_eq!(frame.code, CloseCode::Error);
+    running.shutdown().await.unwrap();
+}

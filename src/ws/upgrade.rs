@@ -240,7 +240,8 @@ impl WebSocketUpgrade {
 }
 
 /// Runs the route's task with its socket until it ends, or until the grace period is over;
-/// then closes the socket if the task left it open.
+/// then closes the socket if the task left it open: `1000` when the task ended, `1011` when
+/// it panicked, `1001` when the app stopped it.
 async fn run<F, Fut>(stream: super::socket::Stream, task: F, long_lived: Arc<LongLived>)
 where
     F: FnOnce(WebSocket) -> Fut,
@@ -253,15 +254,16 @@ where
         Some(Arc::clone(&long_lived)),
     );
     let user = AssertUnwindSafe(task(socket)).catch_unwind();
-    let stopped = tokio::select! {
-        ended = user => {
-            if let Err(panic) = ended {
+    let code = tokio::select! {
+        ended = user => match ended {
+            Ok(()) => CloseCode::Normal,
+            Err(panic) => {
                 let panic = crate::error::panic_message(panic.as_ref());
                 tracing::error!(%panic, "a WebSocket task panicked");
+                CloseCode::Error
             }
-            false
-        }
-        () = long_lived.closing() => true,
+        },
+        () = long_lived.closing() => CloseCode::Away,
     };
     // The task and all it held are dropped by now; its socket came back if still open.
     let stream = match back.lock() {
@@ -271,16 +273,13 @@ where
     let Some(mut stream) = stream else {
         return;
     };
-    let frame = if stopped {
-        CloseFrame {
-            code: CloseCode::Away,
-            reason: "the server is shutting down".into(),
-        }
-    } else {
-        CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        }
+    let reason = match code {
+        CloseCode::Away => "the server is shutting down",
+        _ => "",
+    };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
     };
     let closed = tokio::time::timeout(CLOSE_TIMEOUT, async {
         if stream.close(Some(frame)).await.is_ok() {
