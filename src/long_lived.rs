@@ -230,3 +230,30 @@ pub(crate) fn attach(response: &mut crate::Response, trigger: &crate::shutdown::
         });
     }
 }
+
+/// What a connection holds that a socket upgraded from it takes over: its place under the
+/// server's connection cap. Put in the extensions of a request that asks for an upgrade; the
+/// connection keeps it until it ends, unless a WebSocket task took it, which then keeps it as
+/// long as it runs.
+#[derive(Clone)]
+pub(crate) struct Handover(Arc<Mutex<Option<Box<dyn std::any::Any + Send>>>>);
+
+impl fmt::Debug for Handover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Handover")
+    }
+}
+
+impl Handover {
+    pub(crate) fn new(held: Option<Box<dyn std::any::Any + Send>>) -> Self {
+        Self(Arc::new(Mutex::new(held)))
+    }
+
+    /// Takes what the connection held over.
+    pub(crate) fn take(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        match self.0.lock() {
+            Ok(mut held) => held.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+}

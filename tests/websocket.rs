@@ -369,3 +369,43 @@ async fn a_task_that_panics_closes_its_socket_with_1011() {
     assert_eq!(frame.code, CloseCode::Error);
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_upgraded_socket_keeps_its_place_under_the_connection_cap() {
+    let app = echo().max_connections(1).drain_delay(Duration::ZERO);
+    let app = app.get("/hello", || async { "hello" });
+    let (addr, handle, serving) = spawn(app).await;
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut socket, _) = tokio_tungstenite::client_async(format!("ws://{addr}/echo"), stream)
+        .await
+        .unwrap();
+    socket.send(Message::text("ping")).await.unwrap();
+    assert_eq!(socket.next().await.unwrap().unwrap(), Message::text("ping"));
+
+    // The socket holds the only place: a second connection waits in the backlog.
+    let asking = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut other = TcpStream::connect(addr).await.unwrap();
+        other
+            .write_all(b"GET /hello HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        other.read_to_string(&mut answer).await.unwrap();
+        answer
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !asking.is_finished(),
+        "answered while the socket held the only place"
+    );
+    socket.close(None).await.unwrap();
+    while socket.next().await.is_some() {}
+    let answer = tokio::time::timeout(Duration::from_secs(5), asking)
+        .await
+        .expect("answered once the socket closed")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    handle.shutdown();
+    serving.await.unwrap().unwrap();
+}

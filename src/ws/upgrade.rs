@@ -21,7 +21,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::socket::{Back, Io, WebSocket};
 use crate::extract::{Context, FromContext, Needs, Prepare};
-use crate::long_lived::{LongLived, CLOSE_TIMEOUT};
+use crate::long_lived::{Handover, LongLived, CLOSE_TIMEOUT};
 use crate::response::{Rejection, Response};
 
 /// The in-memory connection of an in-process handshake, put in the request's extensions by
@@ -48,6 +48,8 @@ pub struct WebSocketUpgrade {
     upgrade: Upgrade,
     long_lived: Arc<LongLived>,
     max_message_size: usize,
+    /// The connection's place under the server's cap, taken over by the socket.
+    handover: Option<Handover>,
 }
 
 /// The largest message a socket accepts unless the route says otherwise: the same as the
@@ -149,6 +151,7 @@ fn check(
         upgrade,
         long_lived: Arc::clone(long_lived),
         max_message_size: MAX_MESSAGE_SIZE,
+        handover: parts.extensions.remove::<Handover>(),
     })
 }
 
@@ -200,7 +203,9 @@ impl WebSocketUpgrade {
             upgrade,
             long_lived,
             max_message_size,
+            handover,
         } = self;
+        let slot = handover.and_then(|handover| handover.take());
         let config = WebSocketConfig::default()
             .max_message_size(Some(max_message_size))
             .max_frame_size(Some(max_message_size));
@@ -208,8 +213,10 @@ impl WebSocketUpgrade {
         let runner = {
             let long_lived = Arc::clone(&long_lived);
             async move {
-                // Dropped last: the task counts as open until all it held is gone.
+                // Dropped last: the task counts as open until all it held is gone, and
+                // holds its connection's place under the server's cap.
                 let _open = open;
+                let _slot = slot;
                 let io: Box<dyn Io> = match upgrade {
                     Upgrade::InProcess(pipe) => Box::new(pipe),
                     Upgrade::Hyper(on_upgrade) => tokio::select! {
