@@ -1,5 +1,5 @@
 //! Dispatch: `GET /users/{id}` with two resources and a `Path<u64>`, on roadie (`Running::execute`
-//! and `App::execute`) and on axum 0.7 (`Router::with_state`, driven by `ServiceExt::oneshot`).
+//! and `App::execute`) and on axum 0.8 (`Router::with_state`, driven by `ServiceExt::oneshot`).
 //! Both handlers do the same work: format a string from both resources and the id.
 //!
 //! The same again with one pass-through middleware on each side: roadie's `App::wrap`, and
@@ -72,7 +72,7 @@ fn axum_router() -> axum::Router {
     use axum::extract::{Path, State};
     axum::Router::new()
         .route(
-            "/users/:id",
+            "/users/{id}",
             axum::routing::get(
                 |State(state): State<AxumState>, Path(id): Path<u64>| async move {
                     format!("{} {} {id}", state.config.greeting, state.db.name)

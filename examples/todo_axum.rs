@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size = std::env::var("TODO_POOL_SIZE").map_or(Ok(4), |size| size.parse())?;
     let pool = Arc::new(pool::Pool::open(&database, size)?);
     let app = axum::Router::new()
-        .route("/todos/:id", axum::routing::get(read))
+        .route("/todos/{id}", axum::routing::get(read))
         .with_state(Arc::clone(&pool));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("todo_axum: serving on http://{addr}/todos/{{id}}");

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::Method;
 
+use crate::background::TaskSpec;
 use crate::container::Produced;
 use crate::error::{Failure, Problem};
 use crate::extract::{Context, LifespanSlot, Needs, Prepare};
@@ -38,6 +39,8 @@ pub(crate) enum Kind {
     Renderer,
     /// An error observer (`App::observe_errors`).
     Observer,
+    /// A background task (`App::background`, `App::every`).
+    Background,
 }
 
 impl Kind {
@@ -50,7 +53,12 @@ impl Kind {
     pub(crate) fn is_outside_request(self) -> bool {
         matches!(
             self,
-            Kind::Provider | Kind::Lifespan | Kind::Hook | Kind::Renderer | Kind::Observer
+            Kind::Provider
+                | Kind::Lifespan
+                | Kind::Hook
+                | Kind::Renderer
+                | Kind::Observer
+                | Kind::Background
         )
     }
 
@@ -65,6 +73,7 @@ impl Kind {
             Kind::Middleware => "middleware",
             Kind::Renderer => "error renderer",
             Kind::Observer => "error observer",
+            Kind::Background => "background task",
         }
     }
 
@@ -139,7 +148,8 @@ pub struct Registration {
     pub(crate) name: String,
     pub(crate) needs: Needs,
     pub(crate) provides: Option<(TypeId, &'static str)>,
-    /// Set by `App::timeout`; read by the lifecycle for startup and shutdown nodes only.
+    /// Set by `App::timeout`; read by the lifecycle for startup and shutdown nodes and
+    /// background tasks only.
     pub(crate) timeout: Option<Duration>,
     pub(crate) body: Body,
 }
@@ -190,6 +200,8 @@ pub(crate) enum Body {
     Middleware(Box<MiddlewareEntry>),
     /// The error renderer or an error observer.
     Report(Box<ReportSpec>),
+    /// A background task.
+    Background(Box<TaskSpec>),
 }
 
 /// A registered middleware.

@@ -253,15 +253,19 @@ pub(crate) async fn answer_in_process(
 
 /// Answers one request, whatever its body: through the app's layers if it has any, the
 /// whole edge inside them.
-pub(crate) async fn answer<B: IncomingBody>(
-    running: &Running,
+pub(crate) fn answer<'a, B: IncomingBody + 'a>(
+    running: &'a Running,
     request: http::Request<B>,
-) -> Response {
-    match running.layers() {
-        None => answer_directly(running, request).await,
-        // Boxed: an app without layers carries none of it in its future.
-        Some(stack) => Box::pin(answer_layered(running, stack, request)).await,
-    }
+) -> impl Future<Output = Response> + Send + 'a {
+    edge::<B, false>(running, request)
+}
+
+/// The whole edge, inside the app's layers: what the innermost of them wraps.
+pub(crate) fn answer_directly<'a, B: IncomingBody + 'a>(
+    running: &'a Running,
+    request: http::Request<B>,
+) -> impl Future<Output = Response> + Send + 'a {
+    edge::<B, true>(running, request)
 }
 
 /// Answers through the app's layers. The edge inside renders and reports its own errors;
@@ -297,11 +301,19 @@ async fn answer_layered<B: IncomingBody>(
 }
 
 /// The whole edge, steps 1 to 5: what an app without layers answers with, and what the
-/// innermost of its layers wraps.
-pub(crate) async fn answer_directly<B: IncomingBody>(
+/// innermost of its layers wraps (`INSIDE_LAYERS`). One function with the layers' check in
+/// it, rather than a function around another, so that an app without layers carries no
+/// state of a call around the edge's.
+async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
     running: &Running,
     request: http::Request<B>,
 ) -> Response {
+    if !INSIDE_LAYERS {
+        if let Some(stack) = running.layers() {
+            // Boxed: an app without layers carries none of it in its future.
+            return Box::pin(answer_layered(running, stack, request)).await;
+        }
+    }
     if let Some(response) = readiness(running, request.uri().path()) {
         return response;
     }

@@ -124,6 +124,9 @@ pub enum Stage {
     Teardown,
     /// A shutdown hook.
     Shutdown,
+    /// A background task (`App::background`, `App::every`): while the app ran, or while it
+    /// was told to stop.
+    Background,
 }
 
 impl fmt::Display for Stage {
@@ -132,6 +135,7 @@ impl fmt::Display for Stage {
             Self::Startup => "startup",
             Self::Teardown => "teardown",
             Self::Shutdown => "shutdown",
+            Self::Background => "its background run",
         })
     }
 }
@@ -420,26 +424,63 @@ impl StartupError {
 }
 
 /// Failures during shutdown, all of them: a failing hook does not stop the others.
+///
+/// When a background task's failure stopped the app, that failure is the
+/// [`cause`](ShutdownError::cause), and the first of [`failures`](ShutdownError::failures).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("shutdown reported {} failure(s):{}", .failures.len(), ListText(.failures))]
+#[error("{}", ShutdownText(self))]
 pub struct ShutdownError {
     pub(crate) failures: Vec<NodeError>,
+    /// Whether the first failure is a background task's that stopped the app.
+    pub(crate) caused: bool,
 }
 
-struct ListText<'a>(&'a [NodeError]);
+struct ShutdownText<'a>(&'a ShutdownError);
 
-impl fmt::Display for ListText<'_> {
+impl fmt::Display for ShutdownText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for error in self.0 {
-            write!(f, "\n  - {error}")?;
+        let error = self.0;
+        let rest = match error.cause() {
+            Some(cause) => {
+                write!(
+                    f,
+                    "the background task `{}` failed, which stopped the app: {}; handle the \
+                     error inside the task to keep the app running, or register it with \
+                     `.restart(Backoff::exponential(initial, max))` to restart it",
+                    cause.node, cause.failure
+                )?;
+                if error.failures.len() == 1 {
+                    return Ok(());
+                }
+                write!(
+                    f,
+                    "; the shutdown also reported {} failure(s):",
+                    error.failures.len() - 1
+                )?;
+                &error.failures[1..]
+            }
+            None => {
+                write!(f, "shutdown reported {} failure(s):", error.failures.len())?;
+                &error.failures[..]
+            }
+        };
+        for failure in rest {
+            write!(f, "\n  - {failure}")?;
         }
         Ok(())
     }
 }
 
 impl ShutdownError {
-    /// Every failure, in the order the nodes ran.
+    /// Every failure, in the order the nodes ran; a background task's failure that stopped
+    /// the app comes first.
     pub fn failures(&self) -> &[NodeError] {
         &self.failures
+    }
+
+    /// The background task's failure that stopped the app, if one did (a task that returned
+    /// `Err` or panicked while the app ran, without a restart policy).
+    pub fn cause(&self) -> Option<&NodeError> {
+        self.failures.first().filter(|_| self.caused)
     }
 }

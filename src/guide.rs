@@ -48,6 +48,11 @@ pub mod dependency_injection {}
 #[doc = include_str!("../docs/middleware.md")]
 pub mod middleware {}
 
+/// Long-lived work: background tasks that run while the app runs and periodic tasks, started
+/// once the app is up and stopped before anything they use is torn down.
+#[doc = include_str!("../docs/long-lived.md")]
+pub mod long_lived {}
+
 /// Streams: server-sent events and WebSockets, and how they end when the app stops.
 #[doc = include_str!("../docs/streams.md")]
 pub mod streams {}

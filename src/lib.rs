@@ -47,6 +47,7 @@ mod graph;
 mod validate;
 
 // The functions users register, written once over the one function of extractors.
+pub mod background;
 mod function;
 pub mod handler;
 pub mod middleware;
@@ -89,6 +90,7 @@ pub use bytes::Bytes;
 pub use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
 pub use crate::app::App;
+pub use crate::background::Backoff;
 pub use crate::container::{Container, Res};
 pub use crate::error::{
     BoxError, Error, Failure, NodeError, Problem, ShutdownError, Stage, StartupError,
@@ -109,7 +111,8 @@ pub use crate::tower::AppService;
 
 #[cfg(feature = "macros")]
 pub use roadie_macros::{
-    delete, dependency, get, lifespan, middleware, on_shutdown, on_startup, patch, post, put, route,
+    background, delete, dependency, get, lifespan, middleware, on_shutdown, on_startup, patch,
+    post, put, route,
 };
 
 /// Items that the macros' generated code names, and the types behind the hidden methods of
@@ -127,14 +130,14 @@ pub mod __private {
 /// The names most apps use: `use roadie::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, Dep, HeaderMap, HeaderValue, HttpError, IntoResponse, Json, Lifespan, Method, Next,
-        Outcome, Path, Provide, Query, Rejection, Request, Res, Response, Running, Scoped,
+        App, Backoff, Dep, HeaderMap, HeaderValue, HttpError, IntoResponse, Json, Lifespan, Method,
+        Next, Outcome, Path, Provide, Query, Rejection, Request, Res, Response, Running, Scoped,
         Shutdown, StatusCode,
     };
 
     #[cfg(feature = "macros")]
     pub use roadie_macros::{
-        delete, dependency, get, lifespan, middleware, on_shutdown, on_startup, patch, post, put,
-        route,
+        background, delete, dependency, get, lifespan, middleware, on_shutdown, on_startup, patch,
+        post, put, route,
     };
 }

@@ -3,9 +3,9 @@
 //! the app stops, and bounds the wait (DESIGN semantics 10).
 //!
 //! The sequence, for each open stream or socket:
-//! 1. **told to end** when the server stops accepting (or, in-process, when a shutdown is
-//!    asked for): an SSE stream sends its final event (if it has one) and ends its body; a
-//!    WebSocket task sees [`WebSocket::shutdown_requested`](crate::ws::WebSocket::shutdown_requested)
+//! 1. **told to end** when a server's drain begins (or, in-process, when a shutdown is asked
+//!    for), with background tasks (`ShutdownTrigger::request_stop`): an SSE stream sends its
+//!    final event (if it has one) and ends its body; a WebSocket task sees [`WebSocket::shutdown_requested`](crate::ws::WebSocket::shutdown_requested)
 //!    resolve;
 //! 2. **closed** when the grace period, counted from that moment, is over (or at once on a
 //!    second signal): a socket still open is sent Close `1001` ("going away") by roadie and

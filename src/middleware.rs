@@ -15,6 +15,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
@@ -120,14 +121,17 @@ impl Pending {
                 self.position += 1;
                 wrapper.call(self, request)
             }
-            None => Box::pin(self.answer(request)),
+            None => {
+                // Split before the future is made: it holds the parts, not the request too.
+                let (parts, body) = request.inner.into_parts();
+                Box::pin(self.answer(parts, body))
+            }
         }
     }
 
-    async fn answer(mut self: Box<Self>, request: Request) -> Response {
+    async fn answer(mut self: Box<Self>, mut parts: http::request::Parts, body: Bytes) -> Response {
         let response = match self.endpoint.take() {
             Some(Endpoint::Handler(handler)) => {
-                let (mut parts, body) = request.inner.into_parts();
                 let Pending {
                     params,
                     scope,

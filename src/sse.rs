@@ -2,7 +2,7 @@
 //! keep-alive comments, and that ends cleanly when the app stops.
 //!
 //! Return an [`Sse`] from a handler; read the client's `Last-Event-ID` with [`LastEventId`].
-//! When the app stops (the server stops accepting, or a shutdown is asked for in-process),
+//! When the app stops (a server's drain begins, or a shutdown is asked for in-process),
 //! an open stream sends its final event ([`Sse::on_shutdown`]), if it has one, and ends its
 //! body: the client sees a clean end, and the stream (with whatever it holds: a `Res<T>`
 //! clone, a `Dep<T>`) is dropped before the teardown runs.

@@ -167,6 +167,7 @@ pub(crate) fn to_dot(nodes: &[Registration]) -> String {
                 Kind::Route => "note",
                 Kind::Middleware => "cds",
                 Kind::Renderer | Kind::Observer => "component",
+                Kind::Background => "hexagon",
             },
             provides: node.provides.map(|(_, ty)| ty),
         }
@@ -193,9 +194,12 @@ fn wire(nodes: &[Registration]) -> Wired {
         let (table, request_scoped) = match node.kind {
             Kind::Provider | Kind::Lifespan => (&mut resources, false),
             Kind::Dependency => (&mut dependencies, true),
-            Kind::Hook | Kind::Route | Kind::Middleware | Kind::Renderer | Kind::Observer => {
-                continue
-            }
+            Kind::Hook
+            | Kind::Route
+            | Kind::Middleware
+            | Kind::Renderer
+            | Kind::Observer
+            | Kind::Background => continue,
         };
         if let Some(&first) = table.get(&ty) {
             problems.push(Problem::Duplicate {
@@ -233,6 +237,7 @@ fn wire(nodes: &[Registration]) -> Wired {
                     &need.param,
                     match node.kind {
                         Kind::Hook => "a shutdown hook runs outside any request, so it cannot have a request-scoped dependency; ask for a resource (`Res<T>`) instead",
+                        Kind::Background => "a background task runs outside any request, so it cannot have a request-scoped dependency; ask for a resource (`Res<T>`) and get what each run needs from it (a connection from a pool) inside the task",
                         Kind::Renderer | Kind::Observer => "errors are also answered outside any request scope (a refused body, a stopping app), so it takes resources (`Res<T>`, `Option<Res<T>>`) only",
                         _ => "a session-scoped value cannot hold a request-scoped one; make it a resource (`App::on_startup`), or make the asker a request-scoped dependency (`App::dependency`)",
                     },
@@ -278,13 +283,16 @@ fn wire(nodes: &[Registration]) -> Wired {
                 "a lifespan takes a `Lifespan<T>` parameter (`Lifespan<()>` to register nothing) and calls `ready` on it once setup is done",
             ));
         }
-        if node.timeout.is_some() && !(node.kind.is_startup() || node.kind == Kind::Hook) {
+        if node.timeout.is_some()
+            && !(node.kind.is_startup() || matches!(node.kind, Kind::Hook | Kind::Background))
+        {
             problems.push(Problem::Setting {
                 node: node.name.clone(),
                 setting: "App::timeout",
                 why: format!(
                     "a timeout applies to startup providers, lifespans and shutdown hooks, and \
-                     this is a {}; call `.timeout(..)` right after registering one of those",
+                     to background tasks (how long the stop waits for them), and this is a {}; \
+                     call `.timeout(..)` right after registering one of those",
                     node.kind.label()
                 ),
             });

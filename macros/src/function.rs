@@ -50,6 +50,8 @@ pub(crate) enum Kind {
     Route,
     /// `#[middleware]`: async, takes `Request` and `Next` first.
     Middleware,
+    /// `#[background]`: async, runs until shutdown.
+    Background,
 }
 
 impl Kind {
@@ -67,6 +69,7 @@ impl Kind {
             Self::Lifespan => ".lifespan(pool::<Pool>)",
             Self::Route => ".get(\"/path\", handler::<User>)",
             Self::Middleware => ".wrap(require::<User>)",
+            Self::Background => ".background(refresh::<Cache>)",
         }
     }
 
@@ -79,6 +82,7 @@ impl Kind {
             Self::Lifespan => "a lifespan",
             Self::Route => "a route handler",
             Self::Middleware => "a middleware",
+            Self::Background => "a background task",
         }
     }
 }
@@ -201,6 +205,13 @@ pub(crate) fn analyze(attribute: &str, kind: Kind, item: ItemFn) -> syn::Result<
             Kind::Middleware => errors.spanned(
                 sig.fn_token,
                 format!("a middleware is async (it awaits `next.run(request)`): write `async fn {name}`"),
+            ),
+            Kind::Background => errors.spanned(
+                sig.fn_token,
+                format!(
+                    "a background task is async (it runs until `shutdown.requested().await`): \
+                     write `async fn {name}`"
+                ),
             ),
             _ => {}
         }

@@ -1,5 +1,5 @@
 //! Attribute macros for [roadie](https://docs.rs/roadie): `#[on_startup]`, `#[on_shutdown]`,
-//! `#[dependency]`, `#[lifespan]`, `#[middleware]`, and the route attributes `#[get]`, `#[post]`, `#[put]`,
+//! `#[dependency]`, `#[lifespan]`, `#[middleware]`, `#[background]`, and the route attributes `#[get]`, `#[post]`, `#[put]`,
 //! `#[patch]`, `#[delete]` and `#[route]`.
 //!
 //! Use them through roadie (`use roadie::prelude::*;`), which re-exports them behind its
@@ -196,6 +196,41 @@ pub fn lifespan(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn middleware(args: TokenStream, item: TokenStream) -> TokenStream {
     run(item, |item| {
         node::expand("middleware", Kind::Middleware, args.into(), item)
+    })
+}
+
+/// A background task: runs for as long as the app runs, from once every provider and
+/// lifespan is up until shutdown, when it is told to stop first.
+///
+/// `async`; parameters are resources (`&T`, `Option<&T>`) and `Shutdown`; returns nothing or
+/// `Result<(), E>`. Register it with `App::background`, or `App::every(period, f)` to run it
+/// periodically.
+///
+/// ```
+/// use roadie::prelude::*;
+/// use std::time::Duration;
+///
+/// struct Cache;
+/// impl Cache { async fn refresh(&self) -> Result<(), std::io::Error> { Ok(()) } }
+///
+/// #[background]
+/// async fn refresh_cache(cache: &Cache, shutdown: Shutdown) -> Result<(), std::io::Error> {
+///     loop {
+///         cache.refresh().await?;
+///         tokio::select! {
+///             _ = shutdown.requested() => return Ok(()),
+///             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+///         }
+///     }
+/// }
+///
+/// let app = App::new().background(refresh_cache);
+/// # let _ = app;
+/// ```
+#[proc_macro_attribute]
+pub fn background(args: TokenStream, item: TokenStream) -> TokenStream {
+    run(item, |item| {
+        node::expand("background", Kind::Background, args.into(), item)
     })
 }
 

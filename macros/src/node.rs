@@ -1,7 +1,8 @@
-//! The node attributes: `#[on_startup]`, `#[on_shutdown]`, `#[dependency]` and `#[lifespan]`.
+//! The node attributes: `#[on_startup]`, `#[on_shutdown]`, `#[dependency]`, `#[lifespan]`,
+//! `#[middleware]` and `#[background]`.
 //!
 //! They differ only in what they check and in what a plain returned `T` becomes, so one
-//! expansion serves all four (see [`crate::function`]).
+//! expansion serves them all (see [`crate::function`]).
 
 use proc_macro2::TokenStream;
 

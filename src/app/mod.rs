@@ -1,6 +1,7 @@
 //! [`App`]: the registration API. Its entry points (start, execute, validate) are in
 //! `entry.rs`, composition and test doubles (merge, nest, replace) in `compose.rs`.
 
+mod background;
 mod compose;
 mod entry;
 mod wrap;

@@ -73,16 +73,17 @@ impl Shutdown {
         self.trigger.trigger();
     }
 
-    /// Whether a shutdown was asked for.
+    /// Whether a shutdown was asked for: the app stops, or a server began its drain.
     pub fn is_triggered(&self) -> bool {
-        self.trigger.is_triggered()
+        self.trigger.is_requested()
     }
 
-    /// Resolves once the app begins to stop (a signal, [`Shutdown::trigger`],
-    /// [`Running::shutdown`](crate::Running::shutdown)): long-lived work awaits it to end in
-    /// time.
+    /// Resolves once the app is asked to stop: when a server receives its stop signal and
+    /// begins its drain (while it still serves requests), on [`Shutdown::trigger`], or on
+    /// [`Running::shutdown`](crate::Running::shutdown). Long-lived work (a background loop,
+    /// a stream) awaits it to end in time, before the resources it uses are torn down.
     pub fn requested(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        self.trigger.triggered()
+        self.trigger.requested()
     }
 }
 

@@ -124,6 +124,8 @@ struct Shared {
     draining: AtomicBool,
     /// The bounds on reading request bodies.
     body_limits: BodyLimits,
+    /// The background tasks: spawned once the app is up, stopped first.
+    background: crate::background::Tasks,
     /// The app's tower layers (`App::layer`), built once at start; `None` without layers.
     /// The innermost holds this state weakly ([`WeakRunning`]): a strong handle would make a
     /// cycle, and the state would never be dropped.
@@ -300,11 +302,14 @@ impl Running {
         self.shared.trigger.triggered()
     }
 
-    /// Stops the app: stops taking requests, lets those in flight finish within the grace
-    /// period, runs lifespans' teardown in reverse start order, then shutdown hooks in
+    /// Stops the app: stops taking requests and tells background tasks to stop, lets the
+    /// requests in flight finish within the grace period, awaits the background tasks within
+    /// their timeouts, runs lifespans' teardown in reverse start order, then shutdown hooks in
     /// registration order, then drops resources in reverse start order.
     ///
-    /// Every failure comes back together. Calling it again returns the first call's result.
+    /// Every failure comes back together; if a background task's failure stopped the app, it
+    /// is the error's [`cause`](ShutdownError::cause). Calling it again returns the first
+    /// call's result.
     pub fn shutdown(&self) -> impl Future<Output = Result<(), ShutdownError>> + Send + 'static {
         let shared = Arc::clone(&self.shared);
         async move {
@@ -357,6 +362,8 @@ impl Running {
     /// carry `Connection: close`, while requests are still served.
     pub(crate) fn begin_drain(&self) {
         self.shared.draining.store(true, Ordering::Relaxed);
+        // Long-lived work ends now, while requests are still served.
+        self.shared.trigger.request_stop();
     }
 
     /// Whether a server is draining this app.

@@ -334,6 +334,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
         });
         let router = Router::build(&routes, fallback.as_ref(), &middleware, &prepare);
         let reporting = Reporting::prepare(&reports, &prepare);
+        let background = crate::background::Tasks::prepare(registrations, &prepare);
         let live = Live {
             router,
             reporting,
@@ -355,9 +356,12 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             cut: watch::channel(false).0,
             draining: AtomicBool::new(false),
             body_limits,
+            background,
             layers: layer::build(&blueprint.layers, WeakRunning(weak.clone())),
         });
         watch_for_trigger(&shared);
+        // Everything is up: background tasks start before any request can be accepted.
+        shared.background.spawn(&trigger);
         tracing::info!(elapsed_ms = elapsed_ms(began), "started");
         Ok(Running { shared })
     }

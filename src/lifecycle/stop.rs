@@ -1,5 +1,5 @@
-//! Stopping: the drain of requests in flight within the grace period, then lifespans'
-//! teardown in reverse start order, shutdown hooks in registration order, and resources
+//! Stopping: the drain of requests in flight within the grace period, then background tasks
+//! awaited within their timeouts, then lifespans' teardown in reverse start order, shutdown hooks in registration order, and resources
 //! dropped in reverse start order.
 
 use std::sync::atomic::Ordering;
@@ -166,14 +166,20 @@ pub(super) async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
             }
         }
 
+        // Background tasks were told to stop with the signal above: they end before anything
+        // they use is torn down.
+        let background = shared
+            .background
+            .stop(shared.settings.shutdown_timeout)
+            .await;
         let teardown = match shared.teardown.lock() {
             Ok(mut slot) => slot.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
         let live = shared.live.swap(None);
-        let mut failures = Vec::new();
+        let mut failures = background.failures;
         if let (Some(Teardown { lifespans, hooks }), Some(live)) = (teardown, live) {
-            failures = tear_down(
+            let teardown = tear_down(
                 lifespans,
                 &hooks,
                 &live.container,
@@ -181,6 +187,7 @@ pub(super) async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
                 &shared.settings,
             )
             .await;
+            failures.extend(teardown);
             drop(hooks);
             match Arc::try_unwrap(live) {
                 Ok(live) => {
@@ -210,7 +217,10 @@ pub(super) async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(ShutdownError { failures })
+            Err(ShutdownError {
+                failures,
+                caused: background.caused,
+            })
         }
     }
     .instrument(span)

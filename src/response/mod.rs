@@ -25,11 +25,18 @@ pub use self::rejection::{HttpError, Rejection};
 #[derive(Clone)]
 pub struct Response {
     inner: http::Response<Bytes>,
+    /// A streaming body or a failure, which most responses have neither of: boxed, so that
+    /// such a response carries one pointer for both.
+    extra: Option<Box<Extra>>,
+}
+
+/// What few responses carry.
+#[derive(Clone, Default)]
+struct Extra {
     /// A streaming body, not collected yet; `inner`'s body is then empty.
     stream: Option<StreamSlot>,
-    /// What went wrong, when the response reports a failure; boxed, so that a response that
-    /// reports none carries one pointer.
-    fault: Option<Box<Fault>>,
+    /// What went wrong, when the response reports a failure.
+    fault: Option<Fault>,
 }
 
 /// What went wrong, on a response that reports a failure: what the error renderer re-renders,
@@ -61,11 +68,7 @@ impl Response {
     pub fn with_body(status: StatusCode, body: impl Into<Bytes>) -> Self {
         let mut inner = http::Response::new(body.into());
         *inner.status_mut() = status;
-        Self {
-            inner,
-            stream: None,
-            fault: None,
-        }
+        Self { inner, extra: None }
     }
 
     /// A `200` response whose body is a stream of chunks, sent as they come (chunked over
@@ -94,19 +97,31 @@ impl Response {
         E: Into<BoxError>,
     {
         let mut response = Self::new(StatusCode::OK);
-        response.stream = Some(StreamSlot::new(Body::from_stream(stream)));
+        response.extra_mut().stream = Some(StreamSlot::new(Body::from_stream(stream)));
         response
     }
 
     /// Whether the body is a stream not collected yet.
     pub fn is_streaming(&self) -> bool {
-        self.stream.is_some()
+        self.extra
+            .as_ref()
+            .is_some_and(|extra| extra.stream.is_some())
+    }
+
+    /// What few responses carry, made on first use.
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The streaming body, taken out.
+    fn take_stream(&mut self) -> Option<StreamSlot> {
+        self.extra.as_mut().and_then(|extra| extra.stream.take())
     }
 
     /// Reads a streaming body to its end into memory; a response in memory comes back as it
     /// is. An error from the stream ends the body there, and is logged.
     pub(crate) async fn collect(mut self) -> Self {
-        let Some(slot) = self.stream.take() else {
+        let Some(slot) = self.take_stream() else {
             return self;
         };
         let Some(mut stream) = slot.take() else {
@@ -131,8 +146,8 @@ impl Response {
     }
 
     /// The response as the server sends it: whole, or streamed.
-    pub(crate) fn into_streaming(self) -> http::Response<Body> {
-        let stream = self.stream.and_then(|slot| slot.take());
+    pub(crate) fn into_streaming(mut self) -> http::Response<Body> {
+        let stream = self.take_stream().and_then(|slot| slot.take());
         self.inner.map(|body| stream.unwrap_or_else(|| body.into()))
     }
 
@@ -230,17 +245,19 @@ impl Response {
 
     /// What went wrong, if the response reports a failure.
     pub(crate) fn fault(&self) -> Option<&Fault> {
-        self.fault.as_deref()
+        self.extra.as_ref().and_then(|extra| extra.fault.as_ref())
     }
 
     /// What went wrong, made on first use.
     pub(crate) fn fault_mut(&mut self) -> &mut Fault {
-        self.fault.get_or_insert_with(Box::default)
+        self.extra_mut().fault.get_or_insert_with(Fault::default)
     }
 
     /// Carries `other`'s fault over to this response, which answers in its place.
     pub(crate) fn keep_fault(&mut self, other: Response) {
-        self.fault = other.fault;
+        if let Some(fault) = other.extra.and_then(|extra| extra.fault) {
+            self.extra_mut().fault = Some(fault);
+        }
     }
 
     /// Marks the response as the request's failure (told to releases and observers).
@@ -261,7 +278,7 @@ impl Response {
 
     pub(crate) fn strip_body(&mut self) {
         *self.inner.body_mut() = Bytes::new();
-        self.stream = None;
+        self.take_stream();
     }
 
     /// A fixed error answer: `{"error": "Not Found"}` and the like.
@@ -291,14 +308,13 @@ impl Response {
     /// any other is streamed (or collected by `execute`).
     pub(crate) fn from_layered(response: http::Response<Body>) -> Self {
         let (parts, body) = response.into_parts();
-        let (body, stream) = match body.into_full() {
-            Ok(bytes) => (bytes, None),
-            Err(body) => (Bytes::new(), Some(StreamSlot::new(body))),
-        };
-        Self {
-            inner: http::Response::from_parts(parts, body),
-            stream,
-            fault: None,
+        match body.into_full() {
+            Ok(bytes) => Self::from(http::Response::from_parts(parts, bytes)),
+            Err(body) => {
+                let mut response = Self::from(http::Response::from_parts(parts, Bytes::new()));
+                response.extra_mut().stream = Some(StreamSlot::new(body));
+                response
+            }
         }
     }
 }
@@ -323,8 +339,7 @@ impl<B: Into<Bytes>> From<http::Response<B>> for Response {
     fn from(response: http::Response<B>) -> Self {
         Self {
             inner: response.map(Into::into),
-            stream: None,
-            fault: None,
+            extra: None,
         }
     }
 }

@@ -88,8 +88,6 @@ pub(super) async fn serve(
         "stopped accepting; draining"
     );
     phase.send_replace(Phase::Closing);
-    // SSE streams and WebSockets are told to end now; the teardown waits for them.
-    running.trigger().long_lived().end();
 
     // Drain: connections finish their requests and close, still served (each response
     // closing its connection); the grace period or a second signal cuts the rest. An app that

@@ -108,6 +108,16 @@ async fn delete_user(id: Path<u64>, config: Option<&Config>) -> Result<String, H
 #[route(PURGE, "/cache")]
 async fn purge(_config: &Config) {}
 
+#[background]
+async fn refresh(config: &Config, metrics: Option<&Metrics>, shutdown: Shutdown) -> Result<(), std::io::Error> {
+    let _ = (&config.url, metrics.is_some());
+    shutdown.requested().await;
+    Ok(())
+}
+
+#[roadie::background]
+async fn tick() {}
+
 fn main() {
     let app = App::new()
         .on_startup(api::config)
@@ -128,7 +138,9 @@ fn main() {
         .route(braces)
         .route(delete_user)
         .route(purge)
-        .wrap(audit);
+        .wrap(audit)
+        .background(refresh)
+        .every(std::time::Duration::from_secs(60), tick);
     let _ = app;
 }
 
