@@ -1,9 +1,12 @@
-# Shared by scripts/drain.sh and scripts/slowloris.sh (sourced, not run): builds the release
-# `todo` example, keeps one server process at a time in `$server`, and cleans up on exit.
-# The caller sets `addr` before sourcing it.
+# Shared by scripts/drain.sh, scripts/slowloris.sh and scripts/long-lived.sh (sourced, not
+# run): builds the release example named by `$example` (default `todo`) as `$bin`, keeps one
+# server process at a time in `$server`, and cleans up on exit. The caller sets `addr` before
+# sourcing it.
 
 echo "== building the example (release)"
-cargo build --release --quiet --example todo
+example=${example:-todo}
+cargo build --release --quiet --example "$example"
+bin=${CARGO_TARGET_DIR:-target}/release/examples/$example
 
 work=$(mktemp -d)
 server=""

@@ -363,6 +363,8 @@ async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
             Err(refused) => *refused,
         }
     };
+    // An SSE stream counts among the app's long-lived responses from here on.
+    crate::long_lived::attach(&mut response, admitted.trigger());
     if response.fault().is_some() {
         // Boxed: most responses report no failure, and carry none of this in their future.
         let asked = asked.map(|asked| *asked);
@@ -371,8 +373,9 @@ async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
     if head {
         response.strip_body();
     }
-    if draining {
-        // Clients move their next request elsewhere: this instance is going away.
+    if draining && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // Clients move their next request elsewhere: this instance is going away. (A socket
+        // upgraded keeps its `Connection: upgrade`; it is told to end with the others.)
         response.close_connection();
     }
     response

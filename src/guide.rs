@@ -59,6 +59,10 @@ pub mod long_lived {}
 #[doc = include_str!("../docs/http-semantics.md")]
 pub mod http_semantics {}
 
+/// Streams: server-sent events and WebSockets, and how they end when the app stops.
+#[doc = include_str!("../docs/streams.md")]
+pub mod streams {}
+
 /// Testing with `execute`, and test doubles.
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing {}

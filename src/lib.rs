@@ -64,6 +64,11 @@ pub mod response;
 mod scope;
 mod shutdown;
 
+// Long-lived responses: server-sent events and WebSockets, ended in order at shutdown.
+mod long_lived;
+pub mod sse;
+pub mod ws;
+
 // The engine, and the one path a request takes through it, inside the app's layers.
 pub mod conditional;
 mod edge;

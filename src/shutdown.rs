@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::long_lived::LongLived;
+
 /// Asks a running app to shut down; shared by every [`Shutdown`](crate::Shutdown) handle.
 ///
 /// It has three levels, which only go up: running; **stop requested** (a server began its
@@ -18,6 +20,8 @@ use tokio::sync::watch;
 #[derive(Clone)]
 pub(crate) struct ShutdownTrigger {
     sender: Arc<watch::Sender<u8>>,
+    /// The app's open SSE streams and WebSocket tasks ([`crate::long_lived`]).
+    long_lived: Arc<LongLived>,
 }
 
 const REQUESTED: u8 = 1;
@@ -36,6 +40,7 @@ impl ShutdownTrigger {
     pub(crate) fn new() -> Self {
         Self {
             sender: Arc::new(watch::channel(0).0),
+            long_lived: Arc::default(),
         }
     }
 
@@ -53,11 +58,18 @@ impl ShutdownTrigger {
     /// Asks for the shutdown; asking again does nothing more.
     pub(crate) fn trigger(&self) {
         self.raise(TRIGGERED);
+        self.long_lived.end();
+    }
+
+    /// The app's open SSE streams and WebSocket tasks.
+    pub(crate) fn long_lived(&self) -> &Arc<LongLived> {
+        &self.long_lived
     }
 
     /// Tells long-lived work to end, without stopping the app yet: a server's drain began.
     pub(crate) fn request_stop(&self) {
         self.raise(REQUESTED);
+        self.long_lived.end();
     }
 
     /// Whether the app stops.

@@ -142,6 +142,14 @@ pub(super) async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
         // futures, which releases their request scopes).
         shared.cut.send_replace(true);
         let _ = servers.wait_for(|servers| *servers == 0).await;
+        // SSE streams and WebSocket tasks end (within the grace period, then closed): what
+        // they hold is released before the teardown.
+        let mut hurry = shared.hurry.subscribe();
+        let hurry = async move {
+            let _ = hurry.wait_for(|hurry| *hurry).await;
+        };
+        let long_lived = shared.trigger.long_lived();
+        long_lived.finish(shared.settings.grace_period, hurry).await;
         // Cancelled requests release their dependencies in the background: let those
         // releases finish before the teardown closes what they give back to.
         if let Some(live) = shared.live.load_full() {

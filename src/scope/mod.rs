@@ -140,6 +140,9 @@ struct Slot<T: Send + Sync + 'static> {
     release: Mutex<Option<ReleaseFn<T>>>,
     outcome: OnceLock<Outcome>,
     name: &'static str,
+    /// The request's app, set when a `Dep<T>` outlives its request (moved into a socket's
+    /// task): the release it runs when dropped is counted, and the teardown waits for it.
+    table: OnceLock<Arc<DependencyTable>>,
 }
 
 impl<T: Send + Sync + 'static> Slot<T> {
@@ -165,7 +168,7 @@ impl<T: Send + Sync + 'static> Drop for Slot<T> {
         let outcome = self.outcome.get().copied().unwrap_or(Outcome::Cancelled);
         let name = self.name;
         if let Some((value, release)) = self.take_release() {
-            spawn_release(name, release(value, outcome));
+            spawn_release(name, release(value, outcome), self.table.get());
         }
     }
 }
@@ -256,6 +259,7 @@ impl Entry {
             release: Mutex::new(release),
             outcome: OnceLock::new(),
             name,
+            table: OnceLock::new(),
         });
         Self {
             slot: Box::new(slot),
@@ -277,6 +281,7 @@ trait ErasedSlot: Send + Sync {
     fn finish(
         self: Box<Self>,
         outcome: Outcome,
+        table: &Arc<DependencyTable>,
     ) -> Option<(&'static str, BoxFuture<'static, Result<(), Failure>>)>;
 }
 
@@ -288,6 +293,7 @@ impl<T: Send + Sync + 'static> ErasedSlot for Arc<Slot<T>> {
     fn finish(
         self: Box<Self>,
         outcome: Outcome,
+        table: &Arc<DependencyTable>,
     ) -> Option<(&'static str, BoxFuture<'static, Result<(), Failure>>)> {
         let _ = self.outcome.set(outcome);
         let name = self.name;
@@ -296,6 +302,7 @@ impl<T: Send + Sync + 'static> ErasedSlot for Arc<Slot<T>> {
                 .take_release()
                 .map(|(value, release)| (name, release(value, outcome))),
             Err(shared) => {
+                let _ = shared.table.set(Arc::clone(table));
                 tracing::debug!(
                     dependency = name,
                     "a `Dep` outlived its request; its release runs when the last one is dropped"
@@ -367,7 +374,7 @@ impl Scope {
         };
         while let Some(index) = self.acquired.pop() {
             if let Some(entry) = self.entries.get_mut(index).and_then(Option::take) {
-                if let Some(release) = entry.slot.finish(outcome) {
+                if let Some(release) = entry.slot.finish(outcome, &self.table) {
                     releases.queue.push_back(release);
                 }
             }

@@ -12,8 +12,14 @@ use futures_util::FutureExt;
 use super::DependencyTable;
 use crate::error::Failure;
 
-pub(super) fn spawn_release(name: &'static str, release: BoxFuture<'static, Result<(), Failure>>) {
-    spawn_releases(VecDeque::from([(name, release)]), None);
+/// Runs the release of a value whose last `Dep<T>` outlived its request; counted by the app's
+/// teardown when the request's app is known.
+pub(super) fn spawn_release(
+    name: &'static str,
+    release: BoxFuture<'static, Result<(), Failure>>,
+    table: Option<&Arc<DependencyTable>>,
+) {
+    spawn_releases(VecDeque::from([(name, release)]), table);
 }
 
 pub(super) type Release = (&'static str, BoxFuture<'static, Result<(), Failure>>);

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::edge;
 use crate::lifecycle::Running;
+use crate::long_lived::Handover;
 
 pub(super) fn builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -50,6 +51,7 @@ pub(super) fn serve(
     peer: SocketAddr,
     running: Running,
     mut phase: watch::Receiver<Phase>,
+    slot: Handover,
 ) -> impl Future<Output = ()> + Send + 'static {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "could not set TCP_NODELAY");
@@ -57,8 +59,12 @@ pub(super) fn serve(
     let header_read_timeout = running.settings().header_read_timeout;
     let watch = Arc::new(HeadWatch::default());
     let watched = Arc::clone(&watch);
-    let service = service_fn(move |request: http::Request<Incoming>| {
+    let service = service_fn(move |mut request: http::Request<Incoming>| {
         let running = running.clone();
+        if request.headers().contains_key(http::header::UPGRADE) {
+            // A WebSocket upgraded from this connection keeps its place under the cap.
+            request.extensions_mut().insert(slot.clone());
+        }
         let answering = watched.begin();
         async move {
             let response = match wire_problem(&request) {
@@ -74,7 +80,9 @@ pub(super) fn serve(
         }
     });
     let connection = builder
-        .serve_connection(
+        // Upgrades (WebSockets) take the connection's socket over: hyper hands it to the
+        // route's task, and this connection ends.
+        .serve_connection_with_upgrades(
             TokioIo::new(Counted {
                 io: stream,
                 watch: Arc::clone(&watch),

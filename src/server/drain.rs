@@ -174,11 +174,10 @@ impl Acceptor {
             peer,
             self.running.clone(),
             self.phase.subscribe(),
+            // Held by the connection, or by a WebSocket upgraded from it.
+            crate::long_lived::Handover::new(slot.map(|slot| Box::new(slot) as Box<_>)),
         );
-        self.connections.spawn(async move {
-            let _slot = slot;
-            connection.await;
-        });
+        self.connections.spawn(connection);
     }
 }
 
