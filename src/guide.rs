@@ -67,6 +67,11 @@ pub mod streams {}
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing {}
 
+/// Development: the runner that rebuilds on change and swaps processes on one socket, serving
+/// an inherited socket (`LISTEN_FDS`), and what happens to requests during a swap.
+#[doc = include_str!("../docs/development.md")]
+pub mod development {}
+
 /// Deployment: signals and graceful drain, systemd, Docker, a process supervisor, Kubernetes
 /// probes, AWS Lambda, and mounting inside another server.
 #[cfg(feature = "lambda")]

@@ -24,12 +24,14 @@ use crate::error::Error;
 
 mod connection;
 mod drain;
+mod listen;
 
 impl App {
     /// Serves the app on `addr` until SIGINT or SIGTERM (Ctrl-C elsewhere than Unix), or a
     /// [`Shutdown`](crate::Shutdown) handle from a handler, asks it to stop.
     ///
-    /// In order: binds `addr` (a port in use fails with [`Error::Io`] before any provider
+    /// In order: binds `addr` (or takes the socket inherited through `LISTEN_FDS`, see
+    /// [`App::bind`]; a port in use fails with [`Error::Io`] before any provider
     /// runs), starts the app (a failed start returns [`Error::Startup`] and never accepts a
     /// request), then accepts HTTP/1.1 and HTTP/2 connections, at most
     /// [`App::max_connections`] at once. On shutdown it drains: not ready but still serving
@@ -55,6 +57,10 @@ impl App {
     }
 
     /// Binds `addr` without starting the app: the first half of [`App::serve`].
+    ///
+    /// A process given a listening socket by the `LISTEN_FDS` protocol (systemd's socket
+    /// activation, `systemfd`, `roadie-dev`) serves that socket instead, and says so in the
+    /// log with the address it does not use. The guide's development chapter has the details.
     ///
     /// Use it to learn the address of port `0`, to get a [`ServerHandle`], or to turn the
     /// signals off; then [`Server::run`] (or `.await` the server).
@@ -82,9 +88,67 @@ impl App {
     /// # }
     /// ```
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, Error> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|error| Error::io("could not bind the server's address", error))?;
+        let listener = match listen::inherited()? {
+            Some(inherited) => {
+                let listener = listen::adopt(inherited, "the socket inherited through LISTEN_FDS")?;
+                if let Ok(local_addr) = listener.local_addr() {
+                    listen::log_inherited(local_addr, addr).await;
+                }
+                listener
+            }
+            None => TcpListener::bind(addr)
+                .await
+                .map_err(|error| Error::io("could not bind the server's address", error))?,
+        };
+        self.server_on(listener)
+    }
+
+    /// Serves the app on a listening socket made elsewhere, until shutdown: [`App::serve`]
+    /// without the binding, and without looking for an inherited socket.
+    ///
+    /// The socket is made non-blocking. One that is not listening is an [`Error::Io`] saying
+    /// so, before any provider runs.
+    ///
+    /// ```no_run
+    /// use roadie::prelude::*;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), roadie::Error> {
+    ///     let listener = std::net::TcpListener::bind("127.0.0.1:8080").unwrap();
+    ///     App::new()
+    ///         .get("/", || async { "hello" })
+    ///         .serve_listener(listener)
+    ///         .await
+    /// }
+    /// ```
+    pub async fn serve_listener(self, listener: std::net::TcpListener) -> Result<(), Error> {
+        self.bind_listener(listener).await?.run().await
+    }
+
+    /// Prepares a [`Server`] on a listening socket made elsewhere, without starting the app:
+    /// the first half of [`App::serve_listener`], as [`App::bind`] is of [`App::serve`].
+    ///
+    /// Call it inside the tokio runtime. The socket is made non-blocking; one that is not
+    /// listening is an [`Error::Io`] saying so.
+    ///
+    /// ```
+    /// use roadie::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), roadie::Error> {
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let address = listener.local_addr().unwrap();
+    /// let server = App::new().bind_listener(listener).await?.with_signals(false);
+    /// assert_eq!(server.local_addr(), address);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn bind_listener(self, listener: std::net::TcpListener) -> Result<Server, Error> {
+        let listener = listen::adopt(listener, "the listener given to `bind_listener`")?;
+        self.server_on(listener)
+    }
+
+    fn server_on(self, listener: TcpListener) -> Result<Server, Error> {
         let local_addr = listener
             .local_addr()
             .map_err(|error| Error::io("could not read the bound address", error))?;
@@ -205,6 +269,7 @@ impl Server {
         } = self;
         let mut triggers = Triggers::new(signals, &stop)?;
         let running = app.start().await?;
+        listen::notify_ready();
         let span = tracing::info_span!("roadie.serve", address = %local_addr);
         drain::serve(listener, running, &mut triggers)
             .instrument(span)
