@@ -4,11 +4,12 @@
 //! - a WebSocket client on `ws://localhost:8080/chat` (for example `websocat`) says things
 //!   to the room, and hears what everyone says and the clock's ticks.
 //!
-//! Both are fed by one broadcast channel, a resource set up by a lifespan that also starts
-//! the clock (a plain tokio task, stopped in its teardown). Ctrl-C (or SIGTERM) with clients
-//! connected stops it cleanly: every feed gets a last `bye` event and ends, every chat socket
-//! gets Close `1001` ("going away"), and only then does the lifespan's teardown stop the
-//! clock. `ADDR` overrides the address; `TICK_MS` the clock's period (default 1000).
+//! Both are fed by one broadcast channel, a resource; a periodic background task (the clock,
+//! `App::every`) publishes a tick into it. Ctrl-C (or SIGTERM) with clients connected stops it
+//! cleanly: the clock, every feed and every chat socket are told at once; every feed gets a
+//! last `bye` event and ends, every chat socket gets Close `1001` ("going away"), the clock
+//! stops, and only then does the shutdown hook close the bus. `ADDR` overrides the address;
+//! `TICK_MS` the clock's period (default 1000).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,27 +23,25 @@ use tokio::sync::broadcast;
 /// The room: everything said, and the ticks, go to every listener.
 struct Bus(broadcast::Sender<String>);
 
-/// Sets the bus up, starts the clock, and stops the clock at teardown.
-async fn bus(lifespan: Lifespan<Bus>) -> Result<(), std::convert::Infallible> {
-    let (sender, _) = broadcast::channel(1024);
-    let period = std::env::var("TICK_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map_or(Duration::from_secs(1), Duration::from_millis);
-    let clock = tokio::spawn({
-        let sender = sender.clone();
-        async move {
-            let mut ticks = tokio::time::interval(period);
-            for n in 0u64.. {
-                ticks.tick().await;
-                let _ = sender.send(format!("tick {n}"));
-            }
-        }
-    });
-    let _bus = lifespan.ready(Bus(sender)).await;
-    clock.abort();
-    println!("teardown: the clock stopped");
-    Ok(())
+/// The room's bus.
+fn bus() -> Result<Bus, std::convert::Infallible> {
+    Ok(Bus(broadcast::channel(1024).0))
+}
+
+/// The clock: one tick into the room per period, while the app runs.
+async fn tick(bus: Res<Bus>, count: Res<Ticks>) {
+    let n = count.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _ = bus.0.send(format!("tick {n}"));
+}
+
+/// How many ticks the clock has sent.
+#[derive(Default)]
+struct Ticks(std::sync::atomic::AtomicU64);
+
+/// Runs after the clock, every feed and every socket have ended.
+fn close_bus(ticks: Res<Ticks>) {
+    let sent = ticks.0.load(std::sync::atomic::Ordering::Relaxed);
+    println!("teardown: the clock stopped after {sent} ticks; the bus closes");
 }
 
 /// What the bus says, from now on, as a stream of messages.
@@ -101,6 +100,14 @@ async fn chat(ws: WebSocketUpgrade, bus: Res<Bus>) -> Response {
     })
 }
 
+/// The clock's period: `TICK_MS`, or a second.
+fn tick_period() -> Duration {
+    std::env::var("TICK_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::from_secs(1), Duration::from_millis)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
@@ -108,7 +115,10 @@ async fn main() -> ExitCode {
         .readiness("/ready")
         .drain_delay(Duration::ZERO)
         .grace_period(Duration::from_secs(10))
-        .lifespan(bus)
+        .on_startup(bus)
+        .on_startup(|| Ok::<_, std::convert::Infallible>(Ticks::default()))
+        .every(tick_period(), tick)
+        .on_shutdown(close_bus)
         .get("/events", events)
         .get("/chat", chat);
     println!("serving on http://{addr}");
