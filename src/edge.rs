@@ -41,7 +41,7 @@ use crate::body::Body;
 use crate::error::BoxError;
 use crate::extract::{Context, Params, RequestContext};
 use crate::lifecycle::{Admitted, BodyLimits, LifecycleState, Live, Running};
-use crate::middleware::{Endpoint, Pending, Wrappers};
+use crate::middleware::{Endpoint, Pending};
 use crate::request::Request;
 use crate::response::{Rejection, Response};
 use crate::routing::Lookup;
@@ -363,8 +363,11 @@ async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
             Err(refused) => *refused,
         }
     };
-    // An SSE stream counts among the app's long-lived responses from here on.
-    crate::long_lived::attach(&mut response, admitted.trigger());
+    // An SSE stream counts among the app's long-lived responses from here on. (Only a
+    // streaming response can be one: the others skip the look.)
+    if response.is_streaming() {
+        crate::long_lived::attach(&mut response, admitted.trigger());
+    }
     if response.fault().is_some() {
         // Boxed: most responses report no failure, and carry none of this in their future.
         let asked = asked.map(|asked| *asked);
@@ -459,13 +462,12 @@ async fn dispatch(
         }
     };
     if !route.wrappers.is_empty() {
-        // In place, not boxed: what this branch holds across its awaits is smaller than what
-        // the plain call below holds, so the future is no larger for it.
+        // Boxed by `wrapped`: an app without middleware carries none of the chain in its
+        // future.
         return wrapped(
             admitted,
             live,
-            &route.wrappers,
-            Endpoint::Handler(Arc::clone(&route.handler)),
+            Endpoint::Route(Arc::clone(route)),
             parts,
             params,
             body,
@@ -504,16 +506,8 @@ fn around<'a>(
     if wrappers.is_empty() {
         return Either::Left(std::future::ready(response));
     }
-    let endpoint = Endpoint::Answer(Box::new(response));
-    Either::Right(wrapped(
-        admitted,
-        live,
-        wrappers,
-        endpoint,
-        parts,
-        Vec::new(),
-        body,
-    ))
+    let endpoint = Endpoint::Answer(Arc::clone(wrappers), Some(Box::new(response)));
+    Either::Right(wrapped(admitted, live, endpoint, parts, Vec::new(), body))
 }
 
 /// Runs a request down its middleware to its endpoint, then releases its scope, which comes
@@ -525,30 +519,28 @@ fn around<'a>(
 fn wrapped(
     admitted: &Admitted,
     live: &Arc<Live>,
-    wrappers: &Wrappers,
     endpoint: Endpoint,
     parts: http::request::Parts,
     params: Params,
     body: Bytes,
 ) -> BoxFuture<'static, Response> {
     let scope = Scope::new(Arc::clone(&live.dependencies));
-    let (pending, back) = Pending::new(
-        Arc::clone(wrappers),
-        endpoint,
-        params,
-        scope,
-        admitted.trigger().clone(),
-    );
+    let (pending, back) = Pending::new(endpoint, params, scope, admitted.trigger().clone());
     let request = Request {
         inner: http::Request::from_parts(parts, body),
     };
     let chain = pending.proceed(request);
+    let mut home = back;
     Box::pin(async move {
         let response = chain.await;
-        // A middleware that handed its `Next` to a task of its own is waited for: what the
-        // request acquired is released once, after the whole chain.
-        if let Ok(mut scope) = back.await {
-            scope.finish(outcome(&response)).await;
+        // The chain is done, so it left the scope at home and let go of it. (Unless a
+        // middleware handed its `Next` to a task it did not wait for: the scope is then
+        // released, as cancelled, when that task lets go of it.)
+        match Arc::get_mut(&mut home).and_then(std::sync::OnceLock::take) {
+            Some(mut scope) => scope.finish(outcome(&response)).await,
+            None => tracing::debug!(
+                "a middleware's `Next` outlived its chain; the request's scope is released when it ends"
+            ),
         }
         response
     })

@@ -5,10 +5,11 @@
 //! is the handler's instance, built once and released once, after the whole chain, told how
 //! the request ended. Its parameters are validated at start like a handler's.
 //!
-//! The request scope travels down the chain with the request, inside [`Next`], and comes back
-//! to the edge through a one-shot channel when the chain stops: where the handler answered,
-//! where a middleware answered without calling `next` (its `Next` is dropped), or where a
-//! middleware's parameter was rejected.
+//! The request scope travels down the chain with the request, inside [`Next`], and is left at
+//! home (a slot the edge shares with the chain) when the chain stops: where the handler
+//! answered, where a middleware answered without calling `next` (its `Next` is dropped), or
+//! where a middleware's parameter was rejected. Once the chain's future is done, the edge is
+//! the slot's one owner, and takes the scope from it: no lock, no channel.
 
 use std::fmt;
 use std::future::Future;
@@ -18,15 +19,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use tokio::sync::oneshot;
 
-use crate::blueprint::PreparedHandler;
 use crate::edge;
 use crate::extract::{Context, Needs, Params, Prepare, RequestContext};
 use crate::function::{Extractors, LeadPrepared, MiddlewareFn};
 use crate::names::callable_name;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
+use crate::routing::Route;
 use crate::scope::Scope;
 use crate::shutdown::ShutdownTrigger;
 
@@ -68,44 +68,55 @@ impl fmt::Debug for Next {
     }
 }
 
+/// Where a request's scope is left when its chain stops, shared by the edge and the chain.
+pub(crate) type Home = Arc<std::sync::OnceLock<Scope>>;
+
 /// The prepared middleware around one route, outermost first; shared by its requests.
 pub(crate) type Wrappers = Arc<[Arc<dyn PreparedMiddleware>]>;
 
-/// What answers once every middleware has gone on.
+/// The chain of a request: a route's middleware and handler, or the app-wide middleware
+/// around the router's own answer.
 pub(crate) enum Endpoint {
-    /// The route's handler.
-    Handler(Arc<dyn PreparedHandler>),
-    /// A fixed answer: `404` or `405` from the router. Boxed, so that the chain of a route
-    /// carries one pointer for it.
-    Answer(Box<Response>),
+    /// A route: its middleware, then its handler (one `Arc` for both).
+    Route(Arc<Route>),
+    /// A fixed answer (`404`, `405`...) inside the app-wide middleware; boxed, so that the
+    /// chain of a route carries one pointer for it. Taken when the chain reaches it.
+    Answer(Wrappers, Option<Box<Response>>),
+}
+
+impl Endpoint {
+    fn wrappers(&self) -> &Wrappers {
+        match self {
+            Endpoint::Route(route) => &route.wrappers,
+            Endpoint::Answer(wrappers, _) => wrappers,
+        }
+    }
 }
 
 /// The rest of a request's chain, and what the request owns on its way down it.
 pub(crate) struct Pending {
-    wrappers: Wrappers,
     position: usize,
-    endpoint: Option<Endpoint>,
+    endpoint: Endpoint,
     params: Params,
     scope: Scope,
     shutdown: ShutdownTrigger,
     /// Where the scope goes when the chain stops.
-    home: oneshot::Sender<Scope>,
+    home: Home,
 }
 
 impl Pending {
     /// The chain of a request, and where its scope comes back.
     pub(crate) fn new(
-        wrappers: Wrappers,
         endpoint: Endpoint,
         params: Params,
         scope: Scope,
         shutdown: ShutdownTrigger,
-    ) -> (Box<Self>, oneshot::Receiver<Scope>) {
-        let (home, back) = oneshot::channel();
+    ) -> (Box<Self>, Home) {
+        let home = Home::default();
+        let back = Arc::clone(&home);
         let pending = Box::new(Self {
-            wrappers,
             position: 0,
-            endpoint: Some(endpoint),
+            endpoint,
             params,
             scope,
             shutdown,
@@ -116,7 +127,7 @@ impl Pending {
 
     /// Calls the next middleware, or the endpoint.
     pub(crate) fn proceed(mut self: Box<Self>, request: Request) -> BoxFuture<'static, Response> {
-        match self.wrappers.get(self.position).cloned() {
+        match self.endpoint.wrappers().get(self.position).cloned() {
             Some(wrapper) => {
                 self.position += 1;
                 wrapper.call(self, request)
@@ -130,18 +141,21 @@ impl Pending {
     }
 
     async fn answer(mut self: Box<Self>, mut parts: http::request::Parts, body: Bytes) -> Response {
-        let response = match self.endpoint.take() {
-            Some(Endpoint::Handler(handler)) => {
-                let Pending {
-                    params,
-                    scope,
-                    shutdown,
-                    ..
-                } = &mut *self;
-                edge::call_handler(&*handler, &mut parts, params, scope, shutdown, body).await
+        let Pending {
+            endpoint,
+            params,
+            scope,
+            shutdown,
+            ..
+        } = &mut *self;
+        let response = match endpoint {
+            Endpoint::Route(route) => {
+                edge::call_handler(&*route.handler, &mut parts, params, scope, shutdown, body).await
             }
-            Some(Endpoint::Answer(response)) => *response,
-            None => unreachable!("the endpoint answers once"),
+            Endpoint::Answer(_, response) => match response.take() {
+                Some(response) => *response,
+                None => unreachable!("the endpoint answers once"),
+            },
         };
         self.go_home();
         response
@@ -152,9 +166,9 @@ impl Pending {
     #[allow(clippy::boxed_local)]
     fn go_home(self: Box<Self>) {
         let Pending { scope, home, .. } = *self;
-        // The edge dropped its end only if the request was cancelled: the scope's own drop
-        // then releases what it holds, as for any cancelled request.
-        let _ = home.send(scope);
+        // Set once: the chain stops at one place. Were it set already, or the edge gone (the
+        // request cancelled), the scope's own drop releases what it holds.
+        let _ = home.set(scope);
     }
 
     /// The context in which a middleware's extractors are resolved.

@@ -19,7 +19,7 @@ pub(crate) struct Route {
 }
 
 struct Endpoint {
-    methods: Vec<(Method, Route)>,
+    methods: Vec<(Method, Arc<Route>)>,
     allow: HeaderValue,
     /// `allow`, with `OPTIONS`: what the router's answer to `OPTIONS` lists.
     options: HeaderValue,
@@ -30,7 +30,7 @@ struct Endpoint {
 /// What the router found for a request.
 pub(crate) enum Lookup<'a> {
     Handler {
-        route: &'a Route,
+        route: &'a Arc<Route>,
         params: Params,
     },
     NotFound,
@@ -46,7 +46,7 @@ pub(crate) struct Router {
     matcher: matchit::Router<usize>,
     endpoints: Vec<Endpoint>,
     /// The handler of unmatched paths (`App::fallback`).
-    fallback: Option<Route>,
+    fallback: Option<Arc<Route>>,
     /// The app-wide middleware: around the router's own `404`s and `405`s too.
     wrappers: Wrappers,
     /// The methods the app routes that are not in IANA's registry (`PURGE`): known to the
@@ -153,16 +153,16 @@ impl Wrapping<'_, '_> {
     }
 
     /// The app-wide middleware, then the handler's own.
-    fn route(&mut self, handler: &RouteHandler) -> Route {
+    fn route(&mut self, handler: &RouteHandler) -> Arc<Route> {
         let mut wrappers = self.app_wide.clone();
         for spec in &handler.middleware {
             wrappers.push(self.one(spec));
         }
         let prepared = handler.node.prepare(self.prepare);
-        Route {
+        Arc::new(Route {
             handler: conditional::route_semantics(&handler.semantics, prepared, self.prepare),
             wrappers: wrappers.into(),
-        }
+        })
     }
 }
 
@@ -220,7 +220,7 @@ impl Router {
         let mut endpoints = Vec::with_capacity(groups.len());
         let mut own_methods = Vec::new();
         for (path, members) in groups {
-            let methods: Vec<(Method, Route)> = members
+            let methods: Vec<(Method, Arc<Route>)> = members
                 .iter()
                 .map(|&index| {
                     (

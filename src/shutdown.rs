@@ -19,7 +19,13 @@ use crate::long_lived::LongLived;
 /// still served); **triggered** (the app stops: in-process, this starts its shutdown).
 #[derive(Clone)]
 pub(crate) struct ShutdownTrigger {
-    sender: Arc<watch::Sender<u8>>,
+    /// One `Arc` for both, so that a clone (one per request that goes through middleware)
+    /// costs one count.
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sender: watch::Sender<u8>,
     /// The app's open SSE streams and WebSocket tasks ([`crate::long_lived`]).
     long_lived: Arc<LongLived>,
 }
@@ -39,14 +45,16 @@ impl fmt::Debug for ShutdownTrigger {
 impl ShutdownTrigger {
     pub(crate) fn new() -> Self {
         Self {
-            sender: Arc::new(watch::channel(0).0),
-            long_lived: Arc::default(),
+            inner: Arc::new(Inner {
+                sender: watch::channel(0).0,
+                long_lived: Arc::default(),
+            }),
         }
     }
 
     /// Raises the level to `level`, never lowers it.
     fn raise(&self, level: u8) {
-        self.sender.send_if_modified(|current| {
+        self.inner.sender.send_if_modified(|current| {
             let raised = *current < level;
             if raised {
                 *current = level;
@@ -58,28 +66,28 @@ impl ShutdownTrigger {
     /// Asks for the shutdown; asking again does nothing more.
     pub(crate) fn trigger(&self) {
         self.raise(TRIGGERED);
-        self.long_lived.end();
+        self.inner.long_lived.end();
     }
 
     /// The app's open SSE streams and WebSocket tasks.
     pub(crate) fn long_lived(&self) -> &Arc<LongLived> {
-        &self.long_lived
+        &self.inner.long_lived
     }
 
     /// Tells long-lived work to end, without stopping the app yet: a server's drain began.
     pub(crate) fn request_stop(&self) {
         self.raise(REQUESTED);
-        self.long_lived.end();
+        self.inner.long_lived.end();
     }
 
     /// Whether the app stops.
     pub(crate) fn is_triggered(&self) -> bool {
-        *self.sender.borrow() >= TRIGGERED
+        *self.inner.sender.borrow() >= TRIGGERED
     }
 
     /// Whether long-lived work was told to end (a drain began, or the app stops).
     pub(crate) fn is_requested(&self) -> bool {
-        *self.sender.borrow() >= REQUESTED
+        *self.inner.sender.borrow() >= REQUESTED
     }
 
     /// Resolves once a shutdown was asked for.
@@ -93,7 +101,7 @@ impl ShutdownTrigger {
     }
 
     fn reached(&self, level: u8) -> impl Future<Output = ()> + Send + 'static {
-        let mut receiver = self.sender.subscribe();
+        let mut receiver = self.inner.sender.subscribe();
         async move {
             let _ = receiver.wait_for(|current| *current >= level).await;
         }

@@ -451,3 +451,27 @@ async fn head_requests_go_through_middleware_and_lose_the_body() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text(), "");
 }
+
+#[tokio::test]
+async fn a_next_left_running_in_a_detached_task_still_has_its_dep_released() {
+    async fn detach(request: Request, next: Next) -> Response {
+        tokio::spawn(next.run(request));
+        StatusCode::ACCEPTED.into_response()
+    }
+    let ledger = Ledger::default();
+    let app = ledger_app(&ledger)
+        .wrap(detach)
+        .get("/", |tx: Dep<Tx>| async move { format!("tx {}", tx.id) });
+    let running = app.start().await.unwrap();
+    assert_eq!(running.execute(Request::get("/")).await.status(), 202);
+    // The handler runs in the detached task; what it acquired is released once it ends.
+    for _ in 0..200 {
+        if !ledger.released.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(*ledger.opened.lock().unwrap(), 1);
+    assert_eq!(ledger.released.lock().unwrap().len(), 1, "released once");
+    running.shutdown().await.unwrap();
+}
