@@ -368,6 +368,14 @@ pub enum StartupError {
         /// Failures of the teardown that followed, if any.
         rollback: Vec<NodeError>,
     },
+    /// The runtime lacks what roadie needs; nothing ran.
+    #[error("roadie cannot start: it needs {missing}; {enable}")]
+    Runtime {
+        /// What is missing (`tokio's time driver`).
+        missing: &'static str,
+        /// What to do about it, naming the builder call.
+        enable: &'static str,
+    },
 }
 
 struct RollbackText<'a>(&'a [NodeError]);
@@ -394,7 +402,7 @@ impl StartupError {
     pub fn problems(&self) -> &[Problem] {
         match self {
             Self::Invalid(invalid) => invalid.problems(),
-            Self::Failed { .. } => &[],
+            Self::Failed { .. } | Self::Runtime { .. } => &[],
         }
     }
 
@@ -402,7 +410,7 @@ impl StartupError {
     pub fn failed_node(&self) -> Option<&str> {
         match self {
             Self::Failed { failed, .. } => Some(failed.node()),
-            Self::Invalid(_) => None,
+            Self::Invalid(_) | Self::Runtime { .. } => None,
         }
     }
 
@@ -410,7 +418,7 @@ impl StartupError {
     pub fn failure(&self) -> Option<&Failure> {
         match self {
             Self::Failed { failed, .. } => Some(failed.failure()),
-            Self::Invalid(_) => None,
+            Self::Invalid(_) | Self::Runtime { .. } => None,
         }
     }
 
@@ -418,7 +426,7 @@ impl StartupError {
     pub fn rollback(&self) -> &[NodeError] {
         match self {
             Self::Failed { rollback, .. } => rollback,
-            Self::Invalid(_) => &[],
+            Self::Invalid(_) | Self::Runtime { .. } => &[],
         }
     }
 }

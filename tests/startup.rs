@@ -264,3 +264,27 @@ async fn execute_starts_once_and_a_failed_start_answers_503() {
         Some("closure in execute_starts_once_and_a_failed_start_answers_503 (u8)")
     );
 }
+
+/// A runtime built without the time driver gets an error naming the builder call, before any
+/// provider runs, rather than a panic deep inside a timeout.
+#[test]
+fn a_runtime_without_the_time_driver_is_a_clear_startup_error() {
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runs = std::sync::Arc::clone(&ran);
+    let app = App::new().on_startup(move || {
+        runs.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, std::convert::Infallible>(())
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let error = runtime.block_on(app.start()).unwrap_err();
+    assert!(matches!(error, StartupError::Runtime { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.contains("time driver"), "{text}");
+    assert!(text.contains("enable_time"), "{text}");
+    assert!(
+        !ran.load(std::sync::atomic::Ordering::SeqCst),
+        "nothing ran"
+    );
+}

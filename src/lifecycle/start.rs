@@ -234,6 +234,7 @@ fn log_start(began: Instant, result: &Result<Started, Failure>) {
 
 /// Validates and starts an app.
 pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupError> {
+    check_runtime()?;
     let settings = blueprint.settings.clone();
     let span = tracing::info_span!("roadie.startup", nodes = blueprint.registrations.len());
     async move {
@@ -447,4 +448,25 @@ async fn start_concurrently(
         }
     }
     None
+}
+
+/// Checks that the runtime has what roadie needs (tokio, with its time driver: timeouts, the
+/// drain, body reads), so that a runtime built without it gets an error that names the
+/// builder call, before anything runs, rather than a panic deep inside a timeout.
+fn check_runtime() -> Result<(), StartupError> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return Err(StartupError::Runtime {
+            missing: "a tokio runtime",
+            enable: "run it inside one: `#[tokio::main]`, or `Runtime::block_on`",
+        });
+    };
+    // A timer made where the time driver is off panics: made here, the panic becomes the
+    // error. (The panic's own message still goes to the panic hook.)
+    let _enter = runtime.enter();
+    let probe = std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO)));
+    probe.map_err(|_| StartupError::Runtime {
+        missing: "tokio's time driver",
+        enable: "build the runtime with `.enable_time()` or `.enable_all()` \
+                 (`#[tokio::main]` and `#[tokio::test]` enable it)",
+    })
 }
