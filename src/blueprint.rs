@@ -158,6 +158,8 @@ pub struct Registration {
     /// Set by `App::timeout`; read by the lifecycle for startup and shutdown nodes and
     /// background tasks only.
     pub(crate) timeout: Option<Duration>,
+    /// Set by `App::teardown_timeout`: a lifespan's teardown alone (else `timeout` bounds it).
+    pub(crate) teardown_timeout: Option<Duration>,
     pub(crate) body: Body,
 }
 
@@ -176,6 +178,7 @@ impl Registration {
             needs,
             provides,
             timeout: None,
+            teardown_timeout: None,
             body,
         }
     }

@@ -302,6 +302,18 @@ fn wire(nodes: &[Registration]) -> Wired {
                 ),
             });
         }
+        if node.teardown_timeout.is_some() && node.kind != Kind::Lifespan {
+            problems.push(Problem::Setting {
+                node: node.name.clone(),
+                setting: "App::teardown_timeout",
+                why: format!(
+                    "a teardown timeout applies to a lifespan's teardown, and this is a {}; call \
+                     `.teardown_timeout(..)` right after `.lifespan(..)`, or `.timeout(..)` for \
+                     this node",
+                    node.kind.label()
+                ),
+            });
+        }
         for (at, &provider) in providers.iter().enumerate() {
             if !providers[..at].contains(&provider) {
                 graph.add_edge(NodeIndex::new(provider), NodeIndex::new(index), ());

@@ -200,3 +200,46 @@ fn timeout_before_any_node_is_a_programming_error() {
 fn named_before_any_node_is_a_programming_error() {
     let _ = App::new().named("nothing");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_lifespan_has_a_setup_timeout_and_a_teardown_timeout_of_its_own() {
+    let log = Log::new();
+    let l = log.clone();
+    let started = tokio::time::Instant::now();
+    let running = App::new()
+        .lifespan(move |lifespan: Lifespan<A>| {
+            let log = l.clone();
+            async move {
+                // A slow setup, within its 10 s.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                lifespan.ready(A(log.tracked("A"))).await;
+                // A slow teardown, past its 2 s.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok::<_, Infallible>(())
+            }
+        })
+        .named("pool")
+        .timeout(10 * SECOND)
+        .teardown_timeout(2 * SECOND)
+        .start()
+        .await
+        .expect("the setup takes 5 s of its 10");
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    let stopping = tokio::time::Instant::now();
+    let error = running.shutdown().await.unwrap_err();
+    assert!(error.to_string().contains("timed out after 2s"), "{error}");
+    assert_eq!(stopping.elapsed(), Duration::from_secs(2));
+}
+
+#[test]
+fn a_teardown_timeout_on_anything_but_a_lifespan_is_a_validation_problem() {
+    let error = App::new()
+        .on_startup(|| Ok::<_, Infallible>(A(Log::new().tracked("A"))))
+        .teardown_timeout(SECOND)
+        .validate()
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("App::teardown_timeout"),
+        "{error}"
+    );
+}

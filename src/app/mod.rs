@@ -179,6 +179,21 @@ impl App {
         self
     }
 
+    /// Sets the timeout of the last registered lifespan's teardown alone, so that its setup and
+    /// its teardown have bounds of their own: `.lifespan(pool).timeout(setup).teardown_timeout(teardown)`.
+    /// Without it, [`App::timeout`] bounds both, and the app's `shutdown_timeout` the teardown.
+    /// On anything but a lifespan it is a validation problem.
+    ///
+    /// # Panics
+    /// If nothing was registered yet.
+    #[track_caller]
+    pub fn teardown_timeout(mut self, timeout: Duration) -> Self {
+        if let Some(last) = self.last_mut("`App::teardown_timeout` applies to") {
+            last.teardown_timeout = Some(timeout);
+        }
+        self
+    }
+
     /// The default timeout of each startup node (default 60 s; `None` for no limit).
     pub fn startup_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.blueprint_mut().settings.startup_timeout = timeout.into();

@@ -180,7 +180,7 @@ fn start_node<'a>(
             stop: stop_rx,
         }),
     );
-    let teardown_timeout = registration.timeout;
+    let teardown_timeout = registration.teardown_timeout.or(registration.timeout);
     let abandoned = Arc::clone(abandoned);
     async move {
         let began = Instant::now();
