@@ -37,6 +37,7 @@ use crate::blueprint::{Body, Kind, Registration};
 use crate::error::{Failure, NodeError, Stage};
 use crate::extract::{Context, Needs, Prepare};
 use crate::function::{AsyncFn, ExtractorFn, FnNode, Prepared};
+use crate::lifecycle::join_failure;
 use crate::names::callable_name;
 use crate::output::HookOutput;
 use crate::shutdown::ShutdownTrigger;
@@ -332,14 +333,6 @@ impl Tasks {
         Stopped { failures, caused }
     }
 }
-
-fn join_failure(join: tokio::task::JoinError) -> Failure {
-    match join.try_into_panic() {
-        Ok(panic) => Failure::from_panic(panic),
-        Err(_) => Failure::from_error("the task was cancelled"),
-    }
-}
-
 /// Runs one task until shutdown: once or every period, restarting it if it may.
 struct Supervisor {
     index: usize,

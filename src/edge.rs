@@ -279,7 +279,6 @@ async fn answer_layered<B: IncomingBody>(
 ) -> Response {
     // Cheap clones (shared bytes), kept to log a panic with and to tell observers.
     let (method, uri) = (request.method().clone(), request.uri().clone());
-    let head = method == Method::HEAD;
     let answered = AssertUnwindSafe(stack.answer(request.map(IncomingBody::into_body)))
         .catch_unwind()
         .await;
@@ -293,13 +292,7 @@ async fn answer_layered<B: IncomingBody>(
         return response;
     }
     let live = running.live();
-    let parts = {
-        let mut parts = http::Request::new(()).into_parts().0;
-        parts.method = method;
-        parts.uri = uri;
-        parts
-    };
-    report(live.as_deref(), response, &parts, running.trigger(), head).await
+    report(live.as_deref(), response, &method, &uri, running.trigger()).await
 }
 
 /// The whole edge, steps 1 to 5: what an app without layers answers with, and what the
@@ -323,13 +316,13 @@ async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
     let Some(admitted) = running.admit() else {
         let refused = unavailable("the app is shutting down");
         let live = running.live();
-        let (parts, _) = request.into_parts();
+        let (method, uri) = (request.method(), request.uri());
         return Box::pin(report(
             live.as_deref(),
             refused,
-            &parts,
+            method,
+            uri,
             running.trigger(),
-            head,
         ))
         .await;
     };
@@ -384,25 +377,27 @@ async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
     response
 }
 
-/// Observes and renders a response made before the request was admitted.
+/// Observes and renders a response made outside the admitted edge: the refusal of a request
+/// that arrived while the app stops, and a layer's own failure. (Without a live app there is
+/// no renderer: the default shape stays.) A `HEAD` answer loses the body again.
 async fn report(
     live: Option<&Live>,
     response: Response,
-    parts: &http::request::Parts,
+    method: &Method,
+    uri: &http::Uri,
     shutdown: &ShutdownTrigger,
-    head: bool,
 ) -> Response {
     let mut response = match live {
         Some(live) => {
             let asked = live
                 .reporting
                 .observes()
-                .then(|| (parts.method.clone(), parts.uri.clone()));
+                .then(|| (method.clone(), uri.clone()));
             live.reporting.report(response, asked, shutdown).await
         }
         None => response,
     };
-    if head {
+    if method == Method::HEAD {
         response.strip_body();
     }
     response

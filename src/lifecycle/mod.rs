@@ -210,7 +210,8 @@ where
     result.unwrap_or_else(|panic| Err(Failure::from_panic(panic)))
 }
 
-fn join_failure(join: tokio::task::JoinError) -> Failure {
+/// Why a spawned task ended without its result: its panic, or its cancellation.
+pub(crate) fn join_failure(join: tokio::task::JoinError) -> Failure {
     match join.try_into_panic() {
         Ok(panic) => Failure::from_panic(panic),
         Err(_) => Failure::from_error("the task was cancelled"),
