@@ -154,12 +154,15 @@ pub struct Registration {
     pub(crate) kind: Kind,
     pub(crate) name: String,
     pub(crate) needs: Needs,
-    pub(crate) provides: Option<(TypeId, &'static str)>,
+    /// The types it registers: none, one, or several (a provider or lifespan of `Each`).
+    pub(crate) provides: Vec<(TypeId, &'static str)>,
     /// Set by `App::timeout`; read by the lifecycle for startup and shutdown nodes and
     /// background tasks only.
     pub(crate) timeout: Option<Duration>,
     /// Set by `App::teardown_timeout`: a lifespan's teardown alone (else `timeout` bounds it).
     pub(crate) teardown_timeout: Option<Duration>,
+    /// Set by `App::blocking`: a request-scoped dependency that runs on the blocking pool.
+    pub(crate) blocking: bool,
     pub(crate) body: Body,
 }
 
@@ -176,11 +179,23 @@ impl Registration {
             kind,
             name,
             needs,
-            provides,
+            provides: provides.into_iter().collect(),
             timeout: None,
             teardown_timeout: None,
+            blocking: false,
             body,
         }
+    }
+
+    /// The names of the types it registers, joined for messages: `Database, Cache`.
+    pub(crate) fn provided_names(&self) -> Option<String> {
+        (!self.provides.is_empty()).then(|| {
+            self.provides
+                .iter()
+                .map(|(_, name)| *name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
     }
 }
 
@@ -189,7 +204,7 @@ impl fmt::Debug for Registration {
         f.debug_struct("Registration")
             .field("kind", &self.kind)
             .field("name", &self.name)
-            .field("provides", &self.provides.map(|(_, name)| name))
+            .field("provides", &self.provided_names())
             .finish_non_exhaustive()
     }
 }
@@ -286,7 +301,7 @@ pub(crate) trait RunNode: Send + Sync + 'static {
 
 /// A request-scoped dependency, type-erased: prepared once when the app starts.
 pub(crate) trait DependencyNode: Send + Sync + 'static {
-    fn prepare(&self, prepare: &Prepare<'_>) -> Arc<dyn PreparedDependency>;
+    fn prepare(&self, prepare: &Prepare<'_>, blocking: bool) -> Arc<dyn PreparedDependency>;
 }
 
 /// A route handler, type-erased: prepared once when the app starts.

@@ -37,9 +37,10 @@ use anymap2::SendSyncAnyMap;
 pub struct Res<T: ?Sized>(pub(crate) Arc<T>);
 
 impl<T: ?Sized> Res<T> {
-    /// The shared pointer behind this handle.
-    pub fn into_arc(this: Self) -> Arc<T> {
-        this.0
+    /// The shared pointer behind this handle (or behind a lifespan's
+    /// [`Teardown`](crate::Teardown) handle).
+    pub fn into_arc(this: impl Into<Self>) -> Arc<T> {
+        this.into().0
     }
 
     /// Wraps a shared value, for calling a function that takes `Res<T>` directly in a test.
@@ -155,6 +156,16 @@ impl Container {
         }
     }
 
+    /// Takes the value of type `T` out, so that its other holders may own it. Used by a
+    /// lifespan's teardown only, once no request reads the container.
+    pub(crate) fn remove<T: Send + Sync + 'static>(&mut self) -> Option<Arc<T>> {
+        let removed = self.map.remove::<Arc<T>>()?;
+        let ty = TypeId::of::<T>();
+        self.types.remove(&ty);
+        self.order.retain(|&(_, of, _)| of != ty);
+        Some(removed)
+    }
+
     /// Drops every value, last registered first.
     pub(crate) fn drop_in_reverse(&mut self) {
         let raw: &mut RawMap<_> = self.map.as_mut();
@@ -204,6 +215,18 @@ impl Produced {
         Self {
             insert: Box::new(move |container| container.insert(value)),
         }
+    }
+
+    /// Several values on their way together (`Each`); `None` if none registers anything.
+    pub(crate) fn all(produced: impl IntoIterator<Item = Option<Self>>) -> Option<Self> {
+        let all: Vec<Self> = produced.into_iter().flatten().collect();
+        (!all.is_empty()).then(|| Self {
+            insert: Box::new(move |container| {
+                for one in all {
+                    one.insert_into(container);
+                }
+            }),
+        })
     }
 
     pub(crate) fn insert_into(self, container: &mut Container) {

@@ -250,6 +250,18 @@ pub enum Problem {
         /// The replacement.
         by: String,
     },
+    /// A replacement (`App::replace`) registers other types than the node it replaces, which
+    /// registers several at once (`Each`).
+    ReplacedPart {
+        /// The node replaced.
+        original: String,
+        /// What it registers.
+        registers: String,
+        /// The replacement.
+        by: String,
+        /// What the replacement registers.
+        instead: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -314,6 +326,17 @@ impl fmt::Display for Problem {
                 f,
                 "`{by}` replaces `{ty}`, but nothing provides `{ty}`: register its provider \
                  first, or register `{by}` as a provider"
+            ),
+            Self::ReplacedPart {
+                original,
+                registers,
+                by,
+                instead,
+            } => write!(
+                f,
+                "`{by}` registers `{instead}` in place of `{original}`, which registers \
+                 `{registers}` together: a replacement registers the same types, so return \
+                 `Each::new((..))` with a value for each of them"
             ),
         }
     }

@@ -54,16 +54,49 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
         cx: &'a mut Context<'_>,
         body: Bytes,
     ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
+
+    /// Like [`ExtractorFn::call`] without a body, but a plain function runs on tokio's blocking
+    /// pool, so that blocking work (loading a file or a model, opening a synchronous pool)
+    /// neither stalls the runtime nor escapes a timeout; an async function is awaited in
+    /// place. A panic in the plain function is raised again here, where the caller catches it.
+    fn call_blocking<'a>(
+        self: &'a Arc<Self>,
+        state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+    ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
+}
+
+/// Runs a plain function's call on tokio's blocking pool and waits for it; its panic is raised
+/// again in the waiting task.
+async fn on_blocking_pool<R: Send + 'static>(
+    call: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, Rejection> {
+    match tokio::task::spawn_blocking(call).await {
+        Ok(output) => Ok(output),
+        Err(join) => match join.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => Err(Rejection::internal(
+                "the blocking call was cancelled: the runtime is shutting down",
+            )),
+        },
+    }
 }
 
 /// [`ExtractorFn`] for the parameters `$T` (each a [`FromContext`]), and a last one `$Last`
 /// that may read the body (absent for no parameters), plain or async.
 macro_rules! impl_extractor_fn {
     ([$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
-        impl_extractor_fn!(@form SyncFn R [R: PlainOutput,] [] [$($T),*] $([$Last, $Mk])?);
-        impl_extractor_fn!(@form AsyncFn Fut [Fut: Future + Send + 'static, Fut::Output: Send + 'static,] [.await] [$($T),*] $([$Last, $Mk])?);
+        impl_extractor_fn!(@form SyncFn R [R: PlainOutput,] [] [blocking] [$($T),*] $([$Last, $Mk])?);
+        impl_extractor_fn!(@form AsyncFn Fut [Fut: Future + Send + 'static, Fut::Output: Send + 'static,] [.await] [in_place] [$($T),*] $([$Last, $Mk])?);
     };
-    (@form $form:ident $R:ident [$($bounds:tt)*] [$($await:tt)*] [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+    (@call blocking $this:ident ($($arg:ident),*)) => {{
+        let f = Arc::clone($this);
+        on_blocking_pool(move || (*f)($($arg),*)).await
+    }};
+    (@call in_place $this:ident ($($arg:ident),*)) => {
+        Ok((**$this)($($arg),*).await)
+    };
+    (@form $form:ident $R:ident [$($bounds:tt)*] [$($await:tt)*] [$how:ident] [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
         #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
         impl<F, $R, $($T,)* $($Last, $Mk,)?> ExtractorFn<($form, fn($($T,)* $($Last,)?) -> $R, impl_extractor_fn!(@last $($Mk)?))> for F
         where
@@ -95,6 +128,17 @@ macro_rules! impl_extractor_fn {
                 $(let $T = <$T as FromContext>::from_context($T, cx).await?;)*
                 $(let $Last = <$Last as FromRequest<$Mk>>::from_request($Last, cx, body).await?;)?
                 Ok((self)($($T,)* $($Last)?)$($await)*)
+            }
+
+            async fn call_blocking(
+                self: &Arc<Self>,
+                state: &Self::State,
+                cx: &mut Context<'_>,
+            ) -> Result<Self::Output, Rejection> {
+                let ($($T,)* $($Last,)?) = state;
+                $(let $T = <$T as FromContext>::from_context($T, cx).await?;)*
+                $(let $Last = <$Last as FromRequest<$Mk>>::from_request($Last, cx, Bytes::new()).await?;)?
+                impl_extractor_fn!(@call $how self ($($T,)* $($Last)?))
             }
         }
     };
@@ -166,6 +210,12 @@ impl<F: ExtractorFn<M>, M, O> Prepared<F, M, O> {
     /// The function, and its parameters' states: `f.call(state, cx, body)` extracts the
     /// parameters for one call and calls it.
     pub(crate) fn parts(&self) -> (&F, &F::State) {
+        (&self.f, &self.state)
+    }
+
+    /// Like [`Prepared::parts`], with the function shared, for
+    /// [`ExtractorFn::call_blocking`].
+    pub(crate) fn shared_parts(&self) -> (&Arc<F>, &F::State) {
         (&self.f, &self.state)
     }
 }

@@ -257,7 +257,7 @@ pub(crate) struct DotNode<'a> {
     pub(crate) kind: &'static str,
     pub(crate) shape: &'static str,
     /// The type it provides, which is also the label of each edge leaving it.
-    pub(crate) provides: Option<&'static str>,
+    pub(crate) provides: Option<String>,
 }
 
 fn escape(text: &str) -> String {
@@ -276,7 +276,7 @@ pub(crate) fn to_dot<'a>(graph: &Graph, node: impl Fn(usize) -> DotNode<'a>) -> 
             provides,
         } = node(index);
         let provides = provides
-            .map(|ty| format!("\\n→ {}", escape(ty)))
+            .map(|ty| format!("\\n→ {}", escape(&ty)))
             .unwrap_or_default();
         let _ = writeln!(
             out,
@@ -291,8 +291,8 @@ pub(crate) fn to_dot<'a>(graph: &Graph, node: impl Fn(usize) -> DotNode<'a>) -> 
     edges.sort_unstable();
     for (from, to) in edges {
         // What an edge passes along is what its source provides.
-        let ty = node(from).provides.unwrap_or("");
-        let _ = writeln!(out, "    n{from} -> n{to} [label=\"{}\"];", escape(ty));
+        let ty = node(from).provides.unwrap_or_default();
+        let _ = writeln!(out, "    n{from} -> n{to} [label=\"{}\"];", escape(&ty));
     }
     out.push_str("}\n");
     out

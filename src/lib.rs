@@ -99,7 +99,9 @@ pub use crate::error::{
     BoxError, Error, Failure, NodeError, Problem, ShutdownError, Stage, StartupError,
     ValidationError,
 };
-pub use crate::extract::{Json, Lifespan, Path, Query, Shutdown};
+pub use crate::extract::{
+    Each, Json, Lifespan, Path, Query, Resources, Shutdown, StillHeld, Teardown,
+};
 pub use crate::lifecycle::{LifecycleState, Running};
 pub use crate::middleware::{Middleware, Next};
 pub use crate::negotiate::MediaType;
@@ -134,9 +136,9 @@ pub mod __private {
 /// The names most apps use: `use roadie::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        App, Backoff, Dep, ETag, HeaderMap, HeaderValue, HttpError, IntoResponse, Json, Lifespan,
-        MediaType, Method, Next, Outcome, Path, Provide, Query, Rejection, Request, Res, Response,
-        Running, Scoped, Shutdown, StatusCode,
+        App, Backoff, Dep, ETag, Each, HeaderMap, HeaderValue, HttpError, IntoResponse, Json,
+        Lifespan, MediaType, Method, Next, Outcome, Path, Provide, Query, Rejection, Request, Res,
+        Response, Running, Scoped, Shutdown, StatusCode,
     };
 
     #[cfg(feature = "macros")]

@@ -86,37 +86,42 @@ fn needs_of<F: ExtractorFn<M>, M>() -> Needs {
 }
 
 /// A startup node made from `f`, named for it and for what it provides.
-fn run_node<F, M>(
+fn run_node<F, M, O>(
     kind: Kind,
     f: F,
     needs: Needs,
-    provides: Option<(std::any::TypeId, &'static str)>,
+    provides: Vec<(std::any::TypeId, &'static str)>,
 ) -> Registration
 where
     F: ExtractorFn<M>,
-    F::Output: ProviderOutput,
+    F::Output: ProviderOutput<O>,
     M: 'static,
+    O: 'static,
 {
-    Registration::new(
+    let mut registration = Registration::new(
         kind,
-        callable_name::<F>(provides.map(|(_, name)| name)),
+        String::new(),
         needs,
-        provides,
-        Body::Run(Arc::new(RunFn::<F, M> {
-            f,
+        None,
+        Body::Run(Arc::new(RunFn::<F, M, O> {
+            f: Arc::new(f),
             _marker: PhantomData,
         })),
-    )
+    );
+    registration.provides = provides;
+    registration.name = callable_name::<F>(registration.provided_names().as_deref());
+    registration
 }
 
-impl<F, M> IntoProvider<M> for F
+impl<F, M, O> IntoProvider<(M, O)> for F
 where
     F: ExtractorFn<M>,
-    F::Output: ProviderOutput,
+    F::Output: ProviderOutput<O>,
     M: 'static,
+    O: 'static,
 {
     fn into_node(self) -> Registration {
-        let provides = registered_type::<<F::Output as ProviderOutput>::Value>();
+        let provides = <F::Output as ProviderOutput<O>>::provides();
         run_node(Kind::Provider, self, needs_of::<F, M>(), provides)
     }
 }
@@ -128,7 +133,7 @@ where
     M: 'static,
 {
     fn into_node(self) -> Registration {
-        run_node(Kind::Hook, self, needs_of::<F, M>(), None)
+        run_node(Kind::Hook, self, needs_of::<F, M>(), Vec::new())
     }
 }
 
@@ -141,12 +146,14 @@ where
 {
     fn into_node(self) -> Registration {
         let needs = needs_of::<F, (AsyncFn, P, L)>();
-        // What a lifespan registers is the `T` of its `Lifespan<T>` parameter.
-        let provides = needs
+        // What a lifespan registers is the `T` of its `Lifespan<T>` parameter, or each type
+        // of its `Lifespan<(A, B), Each>`.
+        let provides: Vec<_> = needs
             .items
             .iter()
-            .find(|need| need.kind == NeedKind::Provides)
-            .and_then(|need| need.registered());
+            .filter(|need| matches!(need.kind, NeedKind::Provides { .. }))
+            .filter_map(|need| need.registered())
+            .collect();
         run_node(Kind::Lifespan, self, needs, provides)
     }
 }
@@ -174,17 +181,18 @@ where
     }
 }
 
-/// A startup provider's, hook's or lifespan's function, held in place: calling one whose
-/// function captures nothing reads no memory of its own.
-struct RunFn<F, M> {
-    f: F,
-    _marker: PhantomData<fn() -> M>,
+/// A startup provider's, hook's or lifespan's function. A plain one runs on tokio's blocking
+/// pool (it may block: a file, a model, a synchronous pool), so that the runtime stays free,
+/// its timeout fires, and concurrent startup overlaps it with others.
+struct RunFn<F, M, O> {
+    f: Arc<F>,
+    _marker: PhantomData<fn() -> (M, O)>,
 }
 
-impl<F, M> RunFn<F, M>
+impl<F, M, O> RunFn<F, M, O>
 where
     F: ExtractorFn<M>,
-    F::Output: ProviderOutput,
+    F::Output: ProviderOutput<O>,
 {
     /// Extracts the parameters outside any request and calls the function.
     async fn invoke(
@@ -195,18 +203,19 @@ where
     ) -> Result<Option<Produced>, Failure> {
         let mut cx = Context::outside_request(&shutdown, lifespan);
         self.f
-            .call(&state, &mut cx, Bytes::new())
+            .call_blocking(&state, &mut cx)
             .await
             .map_err(Failure::from_error)?
             .into_produced()
     }
 }
 
-impl<F, M> RunNode for RunFn<F, M>
+impl<F, M, O> RunNode for RunFn<F, M, O>
 where
     F: ExtractorFn<M>,
-    F::Output: ProviderOutput,
+    F::Output: ProviderOutput<O>,
     M: 'static,
+    O: 'static,
 {
     fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
         Box::pin(self.invoke(F::prepare(prepare), shutdown, None))
@@ -230,8 +239,35 @@ where
     M: 'static,
     O: 'static,
 {
-    fn prepare(&self, prepare: &Prepare<'_>) -> Arc<dyn PreparedDependency> {
-        Arc::new(FnNode::prepare(self, prepare))
+    fn prepare(&self, prepare: &Prepare<'_>, blocking: bool) -> Arc<dyn PreparedDependency> {
+        let prepared = FnNode::prepare(self, prepare);
+        if blocking {
+            Arc::new(OnBlockingPool(prepared))
+        } else {
+            Arc::new(prepared)
+        }
+    }
+}
+
+/// A request-scoped dependency registered with [`App::blocking`](crate::App::blocking): a
+/// plain function runs on tokio's blocking pool instead of inline.
+struct OnBlockingPool<P>(P);
+
+impl<F, M, O> PreparedDependency for OnBlockingPool<Prepared<F, M, O>>
+where
+    F: ExtractorFn<M>,
+    F::Output: DependencyOutput<O>,
+    M: 'static,
+    O: 'static,
+{
+    fn build<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Entry, Rejection>> {
+        Box::pin(async move {
+            let (f, state) = self.0.shared_parts();
+            f.call_blocking(state, cx)
+                .await?
+                .into_entry()
+                .map_err(dependency_failure::<<F::Output as DependencyOutput<O>>::Value>)
+        })
     }
 }
 
@@ -290,7 +326,9 @@ impl RunNode for InPlaceOfLifespan {
             let produced = run.await?;
             match lifespan {
                 Some(slot) => {
-                    slot.hand_over(produced).await;
+                    // A double has nothing to tear down: what the teardown could take back
+                    // is dropped with the container.
+                    let _ = slot.hand_over(produced).await;
                     Ok(None)
                 }
                 None => Ok(produced),

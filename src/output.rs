@@ -2,8 +2,11 @@
 //! lifespan's or release's result ([`HookOutput`]), and the [`Provide`] wrapper that the
 //! attributes put around a plain returned `T`.
 
-use crate::container::Produced;
+use std::any::TypeId;
+
+use crate::container::{registered_type, Produced};
 use crate::error::{BoxError, Failure};
+use crate::extract::{Each, One, Resources};
 
 /// A value returned by an annotated provider that returns a plain `T`.
 ///
@@ -28,7 +31,9 @@ impl<T> std::ops::Deref for Provide<T> {
 }
 
 /// What a startup provider returns: `Result<T, E>` registers `T`; `()` and `Result<(), E>`
-/// register nothing (the provider only runs); `Provide<T>` registers `T`.
+/// register nothing (the provider only runs); `Provide<T>` registers `T`;
+/// `Result<Each<(A, B)>, E>` (or a plain [`Each`]) registers `A` and `B`, each under its own
+/// type. `M` tells one value from several apart; the compiler infers it.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned from a roadie startup provider",
     label = "not a provider result",
@@ -36,16 +41,19 @@ impl<T> std::ops::Deref for Provide<T> {
             with the `#[on_startup]` attribute a plain `T` works too",
     note = "`T` must be `Send + Sync + 'static` and `E` must convert into `Box<dyn Error + Send + Sync>`"
 )]
-pub trait ProviderOutput: Send + 'static {
-    /// The type registered, or `()` for nothing.
-    type Value: Send + Sync + 'static;
+pub trait ProviderOutput<M = One>: Send + 'static {
+    /// The types registered, with their names: none, one, or several.
+    #[doc(hidden)]
+    fn provides() -> Vec<(TypeId, &'static str)>;
 
     #[doc(hidden)]
     fn into_produced(self) -> Result<Option<Produced>, Failure>;
 }
 
 impl ProviderOutput for () {
-    type Value = ();
+    fn provides() -> Vec<(TypeId, &'static str)> {
+        Vec::new()
+    }
 
     fn into_produced(self) -> Result<Option<Produced>, Failure> {
         Ok(None)
@@ -53,7 +61,9 @@ impl ProviderOutput for () {
 }
 
 impl<T: Send + Sync + 'static, E: Into<BoxError> + Send + 'static> ProviderOutput for Result<T, E> {
-    type Value = T;
+    fn provides() -> Vec<(TypeId, &'static str)> {
+        registered_type::<T>().into_iter().collect()
+    }
 
     fn into_produced(self) -> Result<Option<Produced>, Failure> {
         self.map(Produced::new).map_err(Failure::from_error)
@@ -61,10 +71,33 @@ impl<T: Send + Sync + 'static, E: Into<BoxError> + Send + 'static> ProviderOutpu
 }
 
 impl<T: Send + Sync + 'static> ProviderOutput for Provide<T> {
-    type Value = T;
+    fn provides() -> Vec<(TypeId, &'static str)> {
+        registered_type::<T>().into_iter().collect()
+    }
 
     fn into_produced(self) -> Result<Option<Produced>, Failure> {
         Ok(Produced::new(self.0))
+    }
+}
+
+impl<R: Resources, E: Into<BoxError> + Send + 'static> ProviderOutput<Each> for Result<Each<R>, E> {
+    fn provides() -> Vec<(TypeId, &'static str)> {
+        R::types()
+    }
+
+    fn into_produced(self) -> Result<Option<Produced>, Failure> {
+        self.map(|each| each.into_inner().share().0)
+            .map_err(Failure::from_error)
+    }
+}
+
+impl<R: Resources> ProviderOutput<Each> for Each<R> {
+    fn provides() -> Vec<(TypeId, &'static str)> {
+        R::types()
+    }
+
+    fn into_produced(self) -> Result<Option<Produced>, Failure> {
+        Ok(self.into_inner().share().0)
     }
 }
 
@@ -101,3 +134,4 @@ pub trait PlainOutput: Send + 'static {}
 impl PlainOutput for () {}
 impl<T: Send + 'static, E: Send + 'static> PlainOutput for Result<T, E> {}
 impl<T: Send + 'static> PlainOutput for Provide<T> {}
+impl<T: Send + 'static> PlainOutput for Each<T> {}

@@ -169,7 +169,7 @@ pub(crate) fn to_dot(nodes: &[Registration]) -> String {
                 Kind::Renderer | Kind::Observer => "component",
                 Kind::Background => "hexagon",
             },
-            provides: node.provides.map(|(_, ty)| ty),
+            provides: node.provided_names(),
         }
     })
 }
@@ -188,9 +188,6 @@ fn wire(nodes: &[Registration]) -> Wired {
     let mut resources: HashMap<TypeId, usize> = HashMap::new();
     let mut dependencies: HashMap<TypeId, usize> = HashMap::new();
     for (index, node) in nodes.iter().enumerate() {
-        let Some((ty, ty_name)) = node.provides else {
-            continue;
-        };
         let (table, request_scoped) = match node.kind {
             Kind::Provider | Kind::Lifespan => (&mut resources, false),
             Kind::Dependency => (&mut dependencies, true),
@@ -202,15 +199,19 @@ fn wire(nodes: &[Registration]) -> Wired {
             | Kind::Background
             | Kind::Validator => continue,
         };
-        if let Some(&first) = table.get(&ty) {
-            problems.push(Problem::Duplicate {
-                ty: ty_name,
-                first: nodes[first].name.clone(),
-                second: node.name.clone(),
-                request_scoped,
-            });
-        } else {
-            table.insert(ty, index);
+        for &(ty, ty_name) in &node.provides {
+            match table.get(&ty) {
+                // A node that names one type twice (`Each<(A, A)>`) is its own duplicate.
+                Some(&first) => problems.push(Problem::Duplicate {
+                    ty: ty_name,
+                    first: nodes[first].name.clone(),
+                    second: node.name.clone(),
+                    request_scoped,
+                }),
+                None => {
+                    table.insert(ty, index);
+                }
+            }
         }
     }
 
@@ -271,15 +272,17 @@ fn wire(nodes: &[Registration]) -> Wired {
                     "only a route handler's last parameter can read the request body; read it in the handler and pass what the dependency needs through a header or the path, or make the dependency read them",
                 )),
                 NeedKind::Body => {}
-                NeedKind::Provides if node.kind != Kind::Lifespan => problems.push(scope(
+                NeedKind::Provides { .. } if node.kind != Kind::Lifespan => problems.push(scope(
                     &need.param,
                     "only a lifespan (`App::lifespan`) receives a `Lifespan<T>` handle",
                 )),
-                NeedKind::Provides if provides_param => problems.push(scope(
+                NeedKind::Provides { also: true } => {}
+                NeedKind::Provides { also: false } if provides_param => problems.push(scope(
                     &need.param,
-                    "a lifespan takes one `Lifespan<T>` parameter; register one lifespan per value",
+                    "a lifespan takes one `Lifespan<T>` parameter; to register several values \
+                     at once, take `Lifespan<(A, B), Each>` and call `ready((a, b))`",
                 )),
-                NeedKind::Provides => provides_param = true,
+                NeedKind::Provides { also: false } => provides_param = true,
             }
         }
         if node.kind == Kind::Lifespan && !provides_param {
@@ -310,6 +313,18 @@ fn wire(nodes: &[Registration]) -> Wired {
                     "a teardown timeout applies to a lifespan's teardown, and this is a {}; call \
                      `.teardown_timeout(..)` right after `.lifespan(..)`, or `.timeout(..)` for \
                      this node",
+                    node.kind.label()
+                ),
+            });
+        }
+        if node.blocking && node.kind != Kind::Dependency {
+            problems.push(Problem::Setting {
+                node: node.name.clone(),
+                setting: "App::blocking",
+                why: format!(
+                    "it moves a request-scoped dependency's plain function to the blocking pool, \
+                     and this is a {}; plain startup providers and shutdown hooks already run \
+                     there, so remove the call",
                     node.kind.label()
                 ),
             });

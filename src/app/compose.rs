@@ -176,7 +176,7 @@ impl App {
 
     fn replace_node(mut self, spec: Registration, request_scoped: bool) -> Self {
         let by = spec.name.clone();
-        let Some((ty, ty_name)) = spec.provides else {
+        let Some(&(ty, ty_name)) = spec.provides.first() else {
             self.blueprint_mut()
                 .problems
                 .push(Problem::ReplacedNothing { ty: "()", by });
@@ -184,7 +184,7 @@ impl App {
         };
         let blueprint = self.blueprint_mut();
         let target = blueprint.registrations.iter().position(|r| {
-            r.provides.map(|(t, _)| t) == Some(ty)
+            r.provides.iter().any(|&(t, _)| t == ty)
                 && if request_scoped {
                     r.kind == Kind::Dependency
                 } else {
@@ -198,6 +198,21 @@ impl App {
             return self;
         };
         let original = &mut blueprint.registrations[target];
+        let same_types = original.provides.len() == spec.provides.len()
+            && spec
+                .provides
+                .iter()
+                .all(|&(t, _)| original.provides.iter().any(|&(o, _)| o == t));
+        if !same_types {
+            let problem = Problem::ReplacedPart {
+                original: original.name.clone(),
+                registers: original.provided_names().unwrap_or_default(),
+                by,
+                instead: spec.provided_names().unwrap_or_default(),
+            };
+            blueprint.problems.push(problem);
+            return self;
+        }
         original.name = format!("{by} (replaces {})", original.name);
         original.needs = spec.needs;
         original.provides = spec.provides;
@@ -206,12 +221,18 @@ impl App {
             // the lifespan's place in the startup order (providers the graph leaves free start
             // before lifespans); it has nothing to tear down.
             Body::Run(node) if original.kind == Kind::Lifespan => {
-                original.needs.items.push(Need {
-                    kind: NeedKind::Provides,
-                    ty,
-                    ty_name,
-                    param: format!("Lifespan<{ty_name}>"),
-                });
+                let param = format!(
+                    "Lifespan<{}>",
+                    original.provided_names().unwrap_or_default()
+                );
+                for (at, &(ty, ty_name)) in original.provides.iter().enumerate() {
+                    original.needs.items.push(Need {
+                        kind: NeedKind::Provides { also: at > 0 },
+                        ty,
+                        ty_name,
+                        param: param.clone(),
+                    });
+                }
                 Body::Run(Arc::new(InPlaceOfLifespan(node)))
             }
             body => body,

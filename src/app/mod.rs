@@ -194,6 +194,44 @@ impl App {
         self
     }
 
+    /// Runs the last registered request-scoped dependency on tokio's blocking pool, for a
+    /// plain function that blocks (a synchronous database driver, a file read): the runtime
+    /// keeps serving other requests meanwhile. Without it a plain dependency runs inline, which
+    /// is right for cheap work (parsing a header, reading a config value); an async function
+    /// is awaited in place either way. Plain startup providers and shutdown hooks always run on
+    /// the blocking pool; on anything but a dependency this call is a validation problem.
+    ///
+    /// ```
+    /// use roadie::prelude::*;
+    /// use std::convert::Infallible;
+    ///
+    /// struct Report(String);
+    ///
+    /// fn report() -> Result<Report, Infallible> {
+    ///     // Blocking work: a synchronous client, a file.
+    ///     Ok(Report(std::fs::read_to_string("Cargo.toml").map(|_| "read".into()).unwrap_or_default()))
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = App::new()
+    ///     .dependency(report)
+    ///     .blocking()
+    ///     .get("/", |report: Dep<Report>| async move { report.0.clone() });
+    /// assert_eq!(app.execute(Request::get("/")).await.text(), "read");
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If nothing was registered yet.
+    #[track_caller]
+    pub fn blocking(mut self) -> Self {
+        if let Some(last) = self.last_mut("`App::blocking` applies to") {
+            last.blocking = true;
+        }
+        self
+    }
+
     /// The default timeout of each startup node (default 60 s; `None` for no limit).
     pub fn startup_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.blueprint_mut().settings.startup_timeout = timeout.into();

@@ -19,8 +19,9 @@ use std::future::Future;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-pub use self::lifespan::Lifespan;
+pub(crate) use self::lifespan::Lender;
 pub(crate) use self::lifespan::LifespanSlot;
+pub use self::lifespan::{Each, Lifespan, One, Resources, StillHeld, Teardown};
 pub use self::request::{Json, Path, Query};
 pub use self::resources::Shutdown;
 pub use crate::container::{Container, Res};
@@ -62,8 +63,9 @@ pub(crate) enum NeedKind {
     RequestPart,
     /// The request's body: only a route handler's last parameter can read it.
     Body,
-    /// The value a lifespan registers (`Lifespan<T>`).
-    Provides,
+    /// A value a lifespan registers (`Lifespan<T>`); `also` for each further type of one
+    /// `Lifespan<(A, B), Each>`.
+    Provides { also: bool },
 }
 
 /// The list of what a node's parameters need, filled by [`FromContext::describe`].
@@ -114,9 +116,21 @@ impl Needs {
 
     pub(crate) fn provides<T: Send + Sync + 'static>(&mut self) {
         self.push::<T>(
-            NeedKind::Provides,
+            NeedKind::Provides { also: false },
             format!("Lifespan<{}>", short_type_name::<T>()),
         );
+    }
+
+    /// Records the types one `Lifespan<(A, B), Each>` registers.
+    pub(crate) fn provides_each(&mut self, types: &[(TypeId, &'static str)], param: String) {
+        for (at, &(ty, ty_name)) in types.iter().enumerate() {
+            self.items.push(Need {
+                kind: NeedKind::Provides { also: at > 0 },
+                ty,
+                ty_name,
+                param: param.clone(),
+            });
+        }
     }
 
     /// A need of the request itself, which no node provides.

@@ -29,6 +29,7 @@ use self::stop::stop;
 use crate::blueprint::{Registration, Settings};
 use crate::container::{Container, Produced, Res};
 use crate::error::{Failure, ShutdownError};
+use crate::extract::Lender;
 use crate::layer::Endpoint;
 use crate::report::Reporting;
 use crate::routing::Router;
@@ -87,7 +88,8 @@ impl fmt::Display for LifecycleState {
 struct StartedLifespan {
     name: String,
     timeout: Option<Duration>,
-    stop: oneshot::Sender<()>,
+    /// Tells it shutdown began, with where its teardown takes its values back from.
+    stop: oneshot::Sender<Option<Lender>>,
     task: LifespanTask,
 }
 

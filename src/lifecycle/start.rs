@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use tokio::sync::{oneshot, watch, Notify, OnceCell};
 use tracing::Instrument;
 
-use super::stop::tear_down;
+use super::stop::{tear_down, TeardownResources};
 use super::{
     elapsed_ms, join_failure, watch_for_trigger, with_timeout, BodyLimits, LifecycleState,
     LifespanTask, Live, Running, Shared, StartedLifespan, Teardown, WeakRunning,
@@ -20,7 +20,7 @@ use super::{
 use crate::blueprint::{Blueprint, Body, Kind, Registration, Settings};
 use crate::container::{Container, Produced};
 use crate::error::{Failure, NodeError, Stage, StartupError};
-use crate::extract::{LifespanSlot, Prepare};
+use crate::extract::{Lender, LifespanSlot, Prepare};
 use crate::layer;
 use crate::report::Reporting;
 use crate::routing::Router;
@@ -44,7 +44,7 @@ struct Setup {
     name: String,
     timeout: Option<Duration>,
     ready: oneshot::Receiver<Option<Produced>>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<oneshot::Sender<Option<Lender>>>,
     task: Option<LifespanTask>,
     /// Whether `task` was awaited to its end (a finished handle must not be awaited again).
     finished: bool,
@@ -302,7 +302,16 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
         };
 
         if let Some(failed) = failed {
-            let rollback = tear_down(lifespans, &hooks, &container, &trigger, &settings).await;
+            let lender = Lender::new(container);
+            let rollback = tear_down(
+                lifespans,
+                &hooks,
+                TeardownResources::Owned(&lender),
+                &trigger,
+                &settings,
+            )
+            .await;
+            let mut container = lender.into_container();
             container.drop_in_reverse();
             let error = StartupError::Failed { failed, rollback };
             tracing::error!(%error, "startup failed; what had started was torn down");
@@ -315,7 +324,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             .filter(|r| r.kind == Kind::Dependency)
             .collect();
         for (slot, registration) in dependency_registrations.iter().enumerate() {
-            if let Some((ty, _)) = registration.provides {
+            if let Some(&(ty, _)) = registration.provides.first() {
                 index.insert(ty, slot);
             }
         }
@@ -327,7 +336,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             dependencies: dependency_registrations
                 .iter()
                 .filter_map(|r| match &r.body {
-                    Body::Dependency(node) => Some(node.prepare(&prepare)),
+                    Body::Dependency(node) => Some(node.prepare(&prepare, r.blocking)),
                     _ => None,
                 })
                 .collect(),

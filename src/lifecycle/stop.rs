@@ -14,15 +14,40 @@ use super::{
 use crate::blueprint::{Body, Registration, Settings};
 use crate::container::Container;
 use crate::error::{Failure, NodeError, ShutdownError, Stage};
-use crate::extract::{NeedKind, Prepare};
+use crate::extract::{Lender, NeedKind, Prepare};
 use crate::shutdown::ShutdownTrigger;
+
+/// The resources as the teardown sees them.
+pub(super) enum TeardownResources<'a> {
+    /// The container, no longer shared with requests: lifespans' teardowns may take their
+    /// values back owned.
+    Owned(&'a Lender),
+    /// The container, still shared (something outlived the drain): values stay shared.
+    Shared(&'a Container),
+}
+
+impl TeardownResources<'_> {
+    fn lender(&self) -> Option<Lender> {
+        match self {
+            Self::Owned(lender) => Some((*lender).clone()),
+            Self::Shared(_) => None,
+        }
+    }
+
+    fn with<R>(&self, read: impl FnOnce(&Container) -> R) -> R {
+        match self {
+            Self::Owned(lender) => lender.with(read),
+            Self::Shared(container) => read(container),
+        }
+    }
+}
 
 /// Tears down what started: lifespans in reverse, then hooks (those whose required resources
 /// exist) in registration order. Resources are dropped by the caller afterwards.
 pub(super) async fn tear_down(
     lifespans: Vec<StartedLifespan>,
     hooks: &[Registration],
-    container: &Container,
+    resources: TeardownResources<'_>,
     trigger: &ShutdownTrigger,
     settings: &Settings,
 ) -> Vec<NodeError> {
@@ -36,7 +61,7 @@ pub(super) async fn tear_down(
         } = lifespan;
         let span = tracing::info_span!("roadie.teardown", node = %name);
         let began = Instant::now();
-        let _ = stop.send(());
+        let _ = stop.send(resources.lender());
         let limit = timeout.or(settings.shutdown_timeout);
         let result = async {
             let outcome = match limit {
@@ -70,22 +95,33 @@ pub(super) async fn tear_down(
     }
 
     for hook in hooks {
-        let runnable = hook.needs.items.iter().all(|need| match need.kind {
-            NeedKind::Resource { optional: false } => container.contains_type(need.ty),
-            _ => true,
-        });
-        if !runnable {
-            tracing::debug!(node = %hook.name, "skipped: a resource it needs was never started");
-            continue;
-        }
         let Body::Run(node) = &hook.body else {
             continue;
         };
-        let prepare = Prepare {
-            container,
-            dependencies: None,
+        // Prepared against the container as it is now: a value a teardown took back owned
+        // is gone, like one that never started.
+        let run = resources.with(|container| {
+            let runnable = hook.needs.items.iter().all(|need| match need.kind {
+                NeedKind::Resource { optional: false } => container.contains_type(need.ty),
+                _ => true,
+            });
+            runnable.then(|| {
+                node.call(
+                    &Prepare {
+                        container,
+                        dependencies: None,
+                    },
+                    trigger.clone(),
+                )
+            })
+        });
+        let Some(run) = run else {
+            tracing::debug!(
+                node = %hook.name,
+                "skipped: a resource it needs was never started, or its teardown took it back"
+            );
+            continue;
         };
-        let run = node.call(&prepare, trigger.clone());
         let span = tracing::info_span!("roadie.shutdown", node = %hook.name);
         let began = Instant::now();
         let result = with_timeout(hook.timeout.or(settings.shutdown_timeout), run)
@@ -179,31 +215,47 @@ pub(super) async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
         let live = shared.live.swap(None);
         let mut failures = background.failures;
         if let (Some(Teardown { lifespans, hooks }), Some(live)) = (teardown, live) {
-            let teardown = tear_down(
-                lifespans,
-                &hooks,
-                &live.container,
-                &shared.trigger,
-                &shared.settings,
-            )
-            .await;
-            failures.extend(teardown);
-            drop(hooks);
             match Arc::try_unwrap(live) {
                 Ok(live) => {
+                    // Nothing serves any more: what requests were prepared with goes first,
+                    // so that the container holds the only shared handle to each value and a
+                    // teardown can take its values back owned.
                     let Live {
                         router,
+                        reporting,
                         dependencies,
-                        mut container,
-                        ..
+                        container,
                     } = live;
                     drop(router);
+                    drop(reporting);
                     drop(dependencies);
-                    container.drop_in_reverse();
+                    let lender = Lender::new(container);
+                    let teardown = tear_down(
+                        lifespans,
+                        &hooks,
+                        TeardownResources::Owned(&lender),
+                        &shared.trigger,
+                        &shared.settings,
+                    )
+                    .await;
+                    failures.extend(teardown);
+                    drop(hooks);
+                    lender.into_container().drop_in_reverse();
                 }
-                Err(_) => tracing::warn!(
-                    "requests still in flight hold resources; they are dropped when those end"
-                ),
+                Err(live) => {
+                    tracing::warn!(
+                        "requests still in flight hold resources; they are dropped when those end"
+                    );
+                    let teardown = tear_down(
+                        lifespans,
+                        &hooks,
+                        TeardownResources::Shared(&live.container),
+                        &shared.trigger,
+                        &shared.settings,
+                    )
+                    .await;
+                    failures.extend(teardown);
+                }
             }
         }
         shared

@@ -1,0 +1,272 @@
+//! Blocking work: plain (not async) startup providers and shutdown hooks run on tokio's
+//! blocking pool, so the runtime keeps running beside them, their timeouts fire, and
+//! concurrent startup overlaps them; a request-scoped dependency opts in with `.blocking()`.
+//!
+//! Every test runs on a one-thread runtime (`#[tokio::test]`): a plain function called on the
+//! runtime's own thread would stall it, and the tests would time out instead of passing.
+
+mod support;
+
+use std::convert::Infallible;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use roadie::prelude::*;
+use roadie::{Failure, Stage, StartupError};
+use support::{Log, A, B};
+
+/// Long enough to mean "never" in a test that passes, short enough to end one that fails.
+const NEVER: Duration = Duration::from_secs(10);
+
+/// A message that only a task on the runtime sends: a plain function that receives it proves
+/// it did not hold the runtime's thread while waiting.
+fn from_the_runtime() -> Arc<Mutex<mpsc::Receiver<&'static str>>> {
+    let (tx, rx) = mpsc::channel();
+    tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        let _ = tx.send("sent by a task on the runtime");
+    });
+    Arc::new(Mutex::new(rx))
+}
+
+#[tokio::test]
+async fn a_plain_provider_runs_beside_the_runtime_not_on_it() {
+    let message = from_the_runtime();
+    let running = App::new()
+        .on_startup(move || {
+            // Blocks this thread until a task on the runtime runs: on the runtime's own
+            // thread, that task could never run.
+            let received = message.lock().unwrap().recv_timeout(NEVER);
+            received.map(String::from)
+        })
+        .get(
+            "/",
+            |message: Res<String>| async move { message.to_string() },
+        )
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(
+        running.execute(Request::get("/")).await.text(),
+        "sent by a task on the runtime"
+    );
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_blocking_provider_past_its_timeout_fails_startup_and_rolls_back() {
+    let log = Log::new();
+    let (release, blocked) = mpsc::channel::<()>();
+    let blocked = Arc::new(Mutex::new(blocked));
+    let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let ticker = {
+        let ticks = Arc::clone(&ticks);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    let (l1, l2) = (log.clone(), log.clone());
+    let error = App::new()
+        .lifespan(move |lifespan: Lifespan<A>| {
+            let log = l1.clone();
+            async move {
+                let _a = lifespan.ready(A(log.tracked("A"))).await;
+                log.push("teardown A");
+                Ok::<_, Infallible>(())
+            }
+        })
+        .on_startup(move |_: Res<A>| {
+            // A `std::thread::sleep` far longer than the timeout, ended by the test.
+            let _ = blocked.lock().unwrap().recv_timeout(NEVER);
+            l2.push("the blocking call returned");
+            Ok::<_, Infallible>(B(l2.tracked("B")))
+        })
+        .named("slow model load")
+        .timeout(Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap_err();
+    // The runtime kept running while the provider blocked.
+    assert!(ticks.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    ticker.abort();
+    let StartupError::Failed { failed, rollback } = &error else {
+        panic!("expected a failed start, got {error}");
+    };
+    assert_eq!(failed.node(), "slow model load");
+    assert!(
+        matches!(failed.failure(), Failure::Timeout(limit) if *limit == Duration::from_millis(50))
+    );
+    assert!(rollback.is_empty());
+    // Rolled back while the abandoned call still blocks its thread. A thread cannot be
+    // killed: the `Res<A>` that call holds is released when it returns, not before.
+    assert_eq!(log.take(), ["teardown A"]);
+    release.send(()).unwrap();
+    for _ in 0..1000 {
+        if log.entries().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        log.take(),
+        ["the blocking call returned", "drop A", "drop B"]
+    );
+}
+
+#[tokio::test]
+async fn two_blocking_providers_overlap_under_concurrent_startup() {
+    // A barrier of two that gives up: if the providers ran one after the other, the first
+    // would wait alone and fail.
+    let barrier = Arc::new((Mutex::new(0_usize), Condvar::new()));
+    let meet = move || -> Result<(), &'static str> {
+        let (arrived, all_here) = &*barrier;
+        let mut arrived = arrived.lock().unwrap();
+        *arrived += 1;
+        all_here.notify_all();
+        let (arrived, waited) = all_here
+            .wait_timeout_while(arrived, NEVER, |arrived| *arrived < 2)
+            .unwrap();
+        drop(arrived);
+        if waited.timed_out() {
+            Err("the other provider never ran beside this one")
+        } else {
+            Ok(())
+        }
+    };
+    let (m1, m2) = (meet.clone(), meet);
+    let running = App::new()
+        .concurrent_startup(true)
+        .on_startup(move || m1().map(|()| 1_u32))
+        .on_startup(move || m2().map(|()| 2_u64))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(*running.resource::<u32>().unwrap(), 1);
+    assert_eq!(*running.resource::<u64>().unwrap(), 2);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_panicking_plain_provider_fails_startup_with_its_message() {
+    let error = App::new()
+        .on_startup(|| -> Result<u8, Infallible> { panic!("the model file is corrupt") })
+        .named("model")
+        .start()
+        .await
+        .unwrap_err();
+    let StartupError::Failed { failed, .. } = &error else {
+        panic!("expected a failed start, got {error}");
+    };
+    assert_eq!(failed.node(), "model");
+    assert!(matches!(failed.failure(), Failure::Panic(_)));
+    assert!(
+        error.to_string().contains("the model file is corrupt"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_shutdown_hook_runs_beside_the_runtime_and_its_timeout_fires() {
+    let log = Log::new();
+    let (release, blocked) = mpsc::channel::<()>();
+    let blocked = Arc::new(Mutex::new(blocked));
+    let (l1, l2) = (log.clone(), log.clone());
+    let running = App::new()
+        .on_shutdown(move || {
+            let _ = blocked.lock().unwrap().recv_timeout(NEVER);
+        })
+        .named("flush to disk")
+        .timeout(Duration::from_millis(50))
+        .on_shutdown(move || {
+            // Waits for a task on the runtime, as the first test's provider does.
+            let (tx, rx) = mpsc::channel();
+            let handle = tokio::runtime::Handle::current();
+            handle.spawn(async move {
+                let _ = tx.send("runtime is free");
+            });
+            if let Ok(message) = rx.recv_timeout(NEVER) {
+                l1.push(message);
+            }
+        })
+        .on_shutdown(move || l2.push("last hook"))
+        .start()
+        .await
+        .unwrap();
+    let error = running.shutdown().await.unwrap_err();
+    let failures = error.failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].node(), "flush to disk");
+    assert_eq!(failures[0].stage(), Stage::Shutdown);
+    assert!(matches!(failures[0].failure(), Failure::Timeout(_)));
+    // The hooks after it still ran, the second off the runtime's thread.
+    assert_eq!(log.take(), ["runtime is free", "last hook"]);
+    release.send(()).unwrap();
+}
+
+/// A request-scoped value built by blocking work.
+struct Report(&'static str);
+
+#[tokio::test]
+async fn a_plain_dependency_opts_in_to_the_blocking_pool() {
+    let message = Arc::new(Mutex::new(None::<mpsc::Receiver<&'static str>>));
+    let slot = Arc::clone(&message);
+    let app = App::new()
+        .dependency(move || -> Result<Report, Infallible> {
+            let rx = slot.lock().unwrap().take().expect("one request");
+            Ok(Report(
+                rx.recv_timeout(NEVER).unwrap_or("the runtime was blocked"),
+            ))
+        })
+        .blocking()
+        .get("/", |report: Dep<Report>| async move { report.0 });
+    let running = app.start().await.unwrap();
+    *message.lock().unwrap() = Some({
+        let (tx, rx) = mpsc::channel();
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            let _ = tx.send("built beside the runtime");
+        });
+        rx
+    });
+    assert_eq!(
+        running.execute(Request::get("/")).await.text(),
+        "built beside the runtime"
+    );
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_plain_dependency_stays_inline_by_default() {
+    let app = App::new()
+        .dependency(|| -> Result<String, Infallible> {
+            // Inline: on the thread that serves the request.
+            Ok(format!("{:?}", std::thread::current().id()))
+        })
+        .get("/", |thread: Dep<String>| async move {
+            let here = format!("{:?}", std::thread::current().id());
+            if *thread == here {
+                "inline"
+            } else {
+                "moved"
+            }
+        });
+    assert_eq!(app.execute(Request::get("/")).await.text(), "inline");
+}
+
+#[tokio::test]
+async fn blocking_on_anything_but_a_dependency_is_a_validation_problem() {
+    let error = App::new()
+        .on_startup(|| Ok::<_, Infallible>(1_u8))
+        .named("config")
+        .blocking()
+        .start()
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("App::blocking"), "{message}");
+    assert!(message.contains("config"), "{message}");
+}
