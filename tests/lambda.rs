@@ -1,5 +1,6 @@
-//! The AWS Lambda adapter, locally: API Gateway events (REST v1 and HTTP v2) sent to the
-//! handler, no AWS needed.
+//! The AWS Lambda adapter, locally: API Gateway events (REST v1 and HTTP v2) and function URL
+//! events sent to the handler, no AWS needed. `tests/lambda_signal.rs` runs `lambda::run`
+//! in a child process against a fake runtime API.
 #![cfg(feature = "lambda")]
 
 use std::convert::Infallible;
@@ -330,4 +331,237 @@ async fn a_layer_wraps_lambda_answers_as_it_wraps_execute() {
         assert_eq!(response.headers()["x-layer"], "seen", "{path}");
         assert_eq!(executed.header("x-layer"), Some("seen"), "{path}");
     }
+}
+
+/// A Lambda function URL event: payload 2.0 as function URLs send it, with their domain,
+/// the raw path and query string, cookies in their own array, comma-joined repeated headers
+/// and query parameters, and (here) a base64-encoded body. `authorizer` is set for
+/// `AWS_IAM` auth and absent for `NONE`.
+fn function_url_event(
+    method: &str,
+    raw_path: &str,
+    raw_query: &str,
+    body: &[u8],
+    authorizer: Option<serde_json::Value>,
+) -> serde_json::Value {
+    use base64::Engine as _;
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "cookies": ["session=abc123", "theme=dark"],
+        "headers": {
+            "accept": "*/*",
+            "content-type": "application/octet-stream",
+            "host": "abcdefghij.lambda-url.us-east-1.on.aws",
+            "user-agent": "curl/8.5.0",
+            "x-amzn-trace-id": "Root=1-65f1e5c2-0123456789abcdef01234567",
+            "x-custom": "one,two",
+            "x-forwarded-for": "203.0.113.7",
+            "x-forwarded-port": "443",
+            "x-forwarded-proto": "https"
+        },
+        "queryStringParameters": { "q": "hello world", "tag": "a,b" },
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "abcdefghij",
+            "domainName": "abcdefghij.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "abcdefghij",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "curl/8.5.0"
+            },
+            "requestId": "5f4e3d2c-1b0a-4f9e-8d7c-6b5a4f3e2d1c",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": 1767225600000_u64
+        },
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true
+    });
+    if let Some(authorizer) = authorizer {
+        event["requestContext"]["accountId"] = json!("123456789012");
+        event["requestContext"]["authorizer"] = authorizer;
+    }
+    event
+}
+
+/// What the runtime would post back for `event`: the handler behind `lambda_http`'s adapter
+/// (what `roadie::lambda::run` runs), its answer serialized as the runtime API receives it.
+async fn posted(handler: &Handler, event: &serde_json::Value) -> serde_json::Value {
+    use lambda_http::tower::Service;
+    let service = lambda_http::service_fn(|request| {
+        let handler = handler.clone();
+        async move { handler.handle(request).await }
+    });
+    let mut adapter = lambda_http::Adapter::from(service);
+    let request = serde_json::from_value(event.clone())
+        .unwrap_or_else(|error| panic!("not a Lambda HTTP event: {error}\n{event}"));
+    let response = adapter
+        .call(lambda_http::LambdaEvent::new(
+            request,
+            lambda_http::Context::default(),
+        ))
+        .await
+        .unwrap();
+    serde_json::to_value(response).unwrap()
+}
+
+/// An app that echoes what a function URL request brought: the route and its path
+/// parameter, the query, headers, cookies and body; it sets two cookies.
+fn echo_app() -> App {
+    App::new()
+        .post(
+            "/files/{name}",
+            |Path(name): Path<String>,
+             Query(query): Query<std::collections::HashMap<String, String>>,
+             method: Method,
+             uri: roadie::Uri,
+             headers: HeaderMap,
+             body: roadie::Bytes| async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .map(|value| value.to_str().unwrap().to_owned())
+                };
+                let mut cookies = HeaderMap::new();
+                cookies.append("set-cookie", HeaderValue::from_static("a=1; Path=/"));
+                cookies.append("set-cookie", HeaderValue::from_static("b=2; HttpOnly"));
+                cookies.insert("x-echo", HeaderValue::from_static("yes"));
+                (
+                    StatusCode::CREATED,
+                    cookies,
+                    Json(json!({
+                        "name": name,
+                        "method": method.as_str(),
+                        "path": uri.path(),
+                        "query": uri.query(),
+                        "q": query.get("q"),
+                        "host": header("host"),
+                        "cookie": header("cookie"),
+                        "custom": header("x-custom"),
+                        "forwarded_for": header("x-forwarded-for"),
+                        "body": body.to_vec(),
+                    })),
+                )
+            },
+        )
+        .get("/bytes", || async { vec![0_u8, 159, 146, 150] })
+}
+
+#[tokio::test]
+async fn function_url_events_are_routed_with_query_headers_cookies_and_base64_body() {
+    let handler = Handler::new(echo_app());
+    let body = [0_u8, 1, 2, 253, 254, 255, b'h', b'i'];
+    let event = function_url_event(
+        "POST",
+        "/files/report%202026.txt",
+        "q=hello%20world&tag=a&tag=b",
+        &body,
+        None,
+    );
+
+    // The request roadie routes: the raw path and query string, the function URL's domain.
+    let request = request(&event.to_string());
+    assert!(matches!(
+        lambda_http::RequestExt::request_context_ref(&request),
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(_))
+    ));
+    let response = handler.handle(request).await.unwrap();
+    assert_eq!(response.status(), 201, "{:?}", response.body());
+    let echoed: serde_json::Value = serde_json::from_str(text(response.body())).unwrap();
+    assert_eq!(
+        echoed,
+        json!({
+            "name": "report 2026.txt",
+            "method": "POST",
+            "path": "/files/report%202026.txt",
+            "query": "q=hello%20world&tag=a&tag=b",
+            "q": "hello world",
+            "host": "abcdefghij.lambda-url.us-east-1.on.aws",
+            "cookie": "session=abc123; theme=dark",
+            "custom": "one,two",
+            "forwarded_for": "203.0.113.7",
+            "body": body.to_vec(),
+        })
+    );
+    let set_cookies: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
+    assert_eq!(set_cookies, ["a=1; Path=/", "b=2; HttpOnly"]);
+
+    // What the runtime API receives: the payload 2.0 response function URLs read, with the
+    // cookies in their own array, not among the headers.
+    let posted = posted(&handler, &event).await;
+    assert_eq!(posted["statusCode"], 201, "{posted}");
+    assert_eq!(posted["isBase64Encoded"], false, "{posted}");
+    assert_eq!(
+        posted["cookies"],
+        json!(["a=1; Path=/", "b=2; HttpOnly"]),
+        "{posted}"
+    );
+    assert_eq!(posted["headers"]["x-echo"], "yes", "{posted}");
+    assert_eq!(
+        posted["headers"]["content-type"], "application/json",
+        "{posted}"
+    );
+    assert!(posted["headers"].get("set-cookie").is_none(), "{posted}");
+    let echoed_again: serde_json::Value =
+        serde_json::from_str(posted["body"].as_str().unwrap()).unwrap();
+    assert_eq!(echoed_again, echoed);
+    handler.running().await.unwrap().shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn function_url_events_with_iam_auth_and_binary_answers() {
+    let handler = Handler::new(echo_app());
+    // `AWS_IAM` auth: the authorizer carries the caller's IAM identity.
+    let iam = json!({
+        "iam": {
+            "accessKey": "AKIAIOSFODNN7EXAMPLE",
+            "accountId": "111122223333",
+            "callerId": "AIDACKCEVSQ6C2EXAMPLE",
+            "cognitoIdentity": null,
+            "principalOrgId": null,
+            "userArn": "arn:aws:iam::111122223333:user/example-user",
+            "userId": "AIDACKCEVSQ6C2EXAMPLE"
+        }
+    });
+    let event = function_url_event("POST", "/files/a.bin", "", b"\x00\xff", Some(iam));
+    let posted_answer = posted(&handler, &event).await;
+    assert_eq!(posted_answer["statusCode"], 201, "{posted_answer}");
+    let echoed: serde_json::Value =
+        serde_json::from_str(posted_answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(echoed["name"], "a.bin");
+    assert_eq!(echoed["query"], serde_json::Value::Null);
+    assert_eq!(echoed["body"], json!([0, 255]));
+
+    // A binary answer goes back base64-encoded; an empty body on a GET reads as empty.
+    let mut get = function_url_event("GET", "/bytes", "", b"", None);
+    get["isBase64Encoded"] = json!(false);
+    get.as_object_mut().unwrap().remove("body");
+    let bytes = posted(&handler, &get).await;
+    assert_eq!(bytes["statusCode"], 200, "{bytes}");
+    assert_eq!(bytes["isBase64Encoded"], true, "{bytes}");
+    assert_eq!(bytes["body"], "AJ+Slg==", "{bytes}");
+    assert_eq!(bytes["cookies"], json!([]), "{bytes}");
+
+    // Unknown paths and methods answer as they do everywhere else.
+    let missing = posted(
+        &handler,
+        &function_url_event("GET", "/nowhere", "", b"", None),
+    )
+    .await;
+    assert_eq!(missing["statusCode"], 404, "{missing}");
+    let wrong = posted(
+        &handler,
+        &function_url_event("DELETE", "/files/a.bin", "", b"", None),
+    )
+    .await;
+    assert_eq!(wrong["statusCode"], 405, "{wrong}");
+    assert_eq!(wrong["headers"]["allow"], "POST", "{wrong}");
+    handler.running().await.unwrap().shutdown().await.unwrap();
 }
