@@ -263,10 +263,7 @@ where
     fn build<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Entry, Rejection>> {
         Box::pin(async move {
             let (f, state) = self.0.shared_parts();
-            f.call_blocking(state, cx)
-                .await?
-                .into_entry()
-                .map_err(dependency_failure::<<F::Output as DependencyOutput<O>>::Value>)
+            into_entry::<F, M, O>(f.call_blocking(state, cx).await)
         })
     }
 }
@@ -281,12 +278,21 @@ where
     fn build<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Entry, Rejection>> {
         Box::pin(async move {
             let (f, state) = self.parts();
-            f.call(state, cx, Bytes::new())
-                .await?
-                .into_entry()
-                .map_err(dependency_failure::<<F::Output as DependencyOutput<O>>::Value>)
+            into_entry::<F, M, O>(f.call(state, cx, Bytes::new()).await)
         })
     }
+}
+
+/// A dependency function's call, made into its scope entry: its value, or the answer to its
+/// failure.
+fn into_entry<F, M, O>(called: Result<F::Output, Rejection>) -> Result<Entry, Rejection>
+where
+    F: ExtractorFn<M>,
+    F::Output: DependencyOutput<O>,
+{
+    called?
+        .into_entry()
+        .map_err(dependency_failure::<<F::Output as DependencyOutput<O>>::Value>)
 }
 
 /// The answer to a dependency function's error: its own status for an [`HttpError`] or a

@@ -28,6 +28,22 @@ struct Cache {
     _drop: Tracked,
 }
 
+/// The database named `main`, logging to `log`.
+fn database(log: &Log) -> Database {
+    Database {
+        name: "main",
+        log: log.clone(),
+        _drop: log.tracked("Database"),
+    }
+}
+
+fn cache(log: &Log, entries: u32) -> Cache {
+    Cache {
+        entries,
+        _drop: log.tracked("Cache"),
+    }
+}
+
 #[tokio::test]
 async fn a_lifespan_registers_two_types_served_to_handlers_that_ask_for_each() {
     let log = Log::new();
@@ -36,15 +52,8 @@ async fn a_lifespan_registers_two_types_served_to_handlers_that_ask_for_each() {
         .lifespan(move |lifespan: Lifespan<(Database, Cache), Each>| {
             let log = l.clone();
             async move {
-                let db = Database {
-                    name: "main",
-                    log: log.clone(),
-                    _drop: log.tracked("Database"),
-                };
-                let cache = Cache {
-                    entries: 64,
-                    _drop: log.tracked("Cache"),
-                };
+                let db = database(&log);
+                let cache = cache(&log, 64);
                 let (db, cache) = lifespan.ready((db, cache)).await;
                 // Back together, in the order given.
                 log.push(format!("teardown sees {} and {}", db.name, cache.entries));
@@ -77,11 +86,7 @@ async fn a_teardown_takes_its_value_back_owned_and_calls_close_on_it() {
         .lifespan(move |lifespan: Lifespan<Database>| {
             let log = l1.clone();
             async move {
-                let db = Database {
-                    name: "main",
-                    log: log.clone(),
-                    _drop: log.tracked("Database"),
-                };
+                let db = database(&log);
                 let db = lifespan.ready(db).await;
                 db.take()?.close().await;
                 Ok::<_, BoxError>(())
@@ -110,15 +115,8 @@ async fn several_values_come_back_owned_together() {
         .lifespan(move |lifespan: Lifespan<(Database, Cache), Each>| {
             let log = l.clone();
             async move {
-                let db = Database {
-                    name: "main",
-                    log: log.clone(),
-                    _drop: log.tracked("Database"),
-                };
-                let cache = Cache {
-                    entries: 1,
-                    _drop: log.tracked("Cache"),
-                };
+                let db = database(&log);
+                let cache = cache(&log, 1);
                 let (db, cache) = lifespan.ready((db, cache)).await;
                 drop(cache.take()?);
                 db.take()?.close().await;
@@ -152,11 +150,7 @@ async fn a_value_still_held_is_an_error_naming_its_type_and_the_rest_of_the_shut
         .lifespan(move |lifespan: Lifespan<Database>| {
             let log = l2.clone();
             async move {
-                let db = Database {
-                    name: "main",
-                    log: log.clone(),
-                    _drop: log.tracked("Database"),
-                };
+                let db = database(&log);
                 let db = lifespan.ready(db).await;
                 match db.take() {
                     Ok(db) => db.close().await,
@@ -207,13 +201,7 @@ async fn the_still_held_error_converts_with_the_question_mark_and_names_the_type
     let running = App::new()
         .lifespan(|lifespan: Lifespan<Database>| async move {
             let log = Log::new();
-            let db = lifespan
-                .ready(Database {
-                    name: "main",
-                    log: log.clone(),
-                    _drop: log.tracked("Database"),
-                })
-                .await;
+            let db = lifespan.ready(database(&log)).await;
             db.take()?.close().await;
             Ok::<_, BoxError>(())
         })
