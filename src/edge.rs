@@ -502,7 +502,7 @@ fn around<'a>(
         return Either::Left(std::future::ready(response));
     }
     let endpoint = Endpoint::Answer(Arc::clone(wrappers), Some(Box::new(response)));
-    Either::Right(wrapped(admitted, live, endpoint, parts, Vec::new(), body))
+    Either::Right(wrapped(admitted, live, endpoint, parts, Params::default(), body))
 }
 
 /// Runs a request down its middleware to its endpoint, then releases its scope, which comes

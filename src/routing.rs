@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use http::{HeaderValue, Method};
-use percent_encoding::percent_decode_str;
 
 use crate::blueprint::{PreparedHandler, RouteHandler, RouteSpec};
 use crate::conditional;
@@ -279,7 +278,7 @@ impl Router {
             return match &self.fallback {
                 Some(route) => Lookup::Handler {
                     route,
-                    params: Vec::new(),
+                    params: Params::default(),
                 },
                 None => Lookup::NotFound,
             };
@@ -296,22 +295,15 @@ impl Router {
             .find(|(m, _)| m == method)
             .or_else(|| endpoint.methods.iter().find(|(m, _)| m == lookup));
         match handler {
-            Some((_, route)) => Lookup::Handler {
-                route,
+            Some((_, route)) => {
+                let mut params = Params::default();
                 // matchit gives the parameters in path order, as `names` has them.
-                params: endpoint
-                    .names
-                    .iter()
-                    .zip(matched.params.iter())
-                    .map(|(&name, (key, value))| {
-                        debug_assert_eq!(name, key, "path parameters come in path order");
-                        (
-                            name,
-                            percent_decode_str(value).decode_utf8_lossy().into_owned(),
-                        )
-                    })
-                    .collect(),
-            },
+                for (&name, (key, value)) in endpoint.names.iter().zip(matched.params.iter()) {
+                    debug_assert_eq!(name, key, "path parameters come in path order");
+                    params.push(name, value);
+                }
+                Lookup::Handler { route, params }
+            }
             None if !self.knows(method) => Lookup::NotImplemented,
             None if *method == Method::OPTIONS => Lookup::Options(endpoint.options.clone()),
             None => Lookup::MethodNotAllowed(endpoint.allow.clone()),
