@@ -52,7 +52,8 @@ impl Params {
             let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
             self.text.extend_from_slice(decoded.as_bytes());
         } else {
-            self.text.extend_from_slice(raw.as_bytes());
+            // Byte by byte: a short value costs less so than a call to copy it.
+            self.text.extend(raw.bytes());
         }
         self.ends.push((name, self.text.len()));
     }
