@@ -1,12 +1,15 @@
 //! Dispatch: `GET /users/{id}` with two resources and a `Path<u64>`, on roadie (`Running::execute`
-//! and `App::execute`) and on axum 0.8 (`Router::with_state`, driven by `ServiceExt::oneshot`).
-//! Both handlers do the same work: format a string from both resources and the id.
+//! and `App::execute`), on axum 0.8 (`Router::with_state`, driven by `ServiceExt::oneshot`), and
+//! done by hand on `http` types (the floor: no router, no framework, the same answer). Every
+//! side does the same work: format a string from both resources and the id, and answer it as
+//! `text/plain; charset=utf-8`.
 //!
 //! The same again with one pass-through middleware on each side: roadie's `App::wrap`, and
 //! axum's `middleware::from_fn`, so that what one middleware adds is measured side by side.
 //!
 //! Run: `cargo bench -p roadie --no-default-features --bench dispatch -- --warm-up-time 1 --measurement-time 3`
 //! (see `docs/performance.md`, section "Dispatch", for the instruction counts under callgrind).
+//! Before anything is measured, every side's answer is checked to be the same.
 
 #![allow(missing_docs)]
 
@@ -14,6 +17,7 @@ use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use criterion::{criterion_group, Criterion};
 use roadie::{App, Path, Request, Res, Running};
 
@@ -89,92 +93,199 @@ fn axum_router() -> axum::Router {
         })
 }
 
-/// The three sides, ready: a runtime, the app (its lazy instance started before measuring),
-/// a started instance of it, and the axum router.
-fn sides() -> (tokio::runtime::Runtime, App, Running, axum::Router) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// The floor: what answering this route costs with no framework at all, written by hand on
+/// `http` types. The path is matched by its one prefix, the id parsed as a `u64`, and the
+/// answer made as the frameworks make it (a `String` body, its content type); any other
+/// request is `404`. What a framework costs is how far above this it lands.
+async fn by_hand(state: &AxumState, request: http::Request<Bytes>) -> http::Response<Bytes> {
+    let id = match *request.method() {
+        http::Method::GET | http::Method::HEAD => request
+            .uri()
+            .path()
+            .strip_prefix("/users/")
+            .and_then(|id| id.parse::<u64>().ok()),
+        _ => None,
+    };
+    let Some(id) = id else {
+        let mut response = http::Response::new(Bytes::new());
+        *response.status_mut() = http::StatusCode::NOT_FOUND;
+        return response;
+    };
+    let body = format!("{} {} {id}", state.config.greeting, state.db.name);
+    let mut response = http::Response::new(Bytes::from(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// The state the floor reads: the same two resources.
+fn floor_state() -> AxumState {
+    AxumState {
+        config: Arc::new(Config {
+            greeting: "hello".to_owned(),
+        }),
+        db: Arc::new(Database {
+            name: "users".to_owned(),
+        }),
+    }
+}
+
+/// The request the floor answers, built as the axum side builds its own.
+fn floor_request() -> http::Request<Bytes> {
+    http::Request::get("/users/42").body(Bytes::new()).unwrap()
+}
+
+/// Every side, ready: a runtime, the app (its lazy instance started before measuring), a
+/// started instance of it and one with a middleware, the axum routers, and the floor's state.
+struct Sides {
+    runtime: tokio::runtime::Runtime,
+    app: App,
+    running: Running,
+    wrapped: Running,
+    router: axum::Router,
+    axum_wrapped: axum::Router,
+    floor: AxumState,
+}
+
+/// The text of an axum response's body.
+async fn axum_text(response: axum::response::Response) -> String {
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
         .unwrap();
-    let app = roadie_app();
-    let running = runtime.block_on(app.start()).unwrap();
-    runtime.block_on(app.execute(Request::get("/users/1")));
-    (runtime, app, running, axum_router())
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+fn axum_request() -> http::Request<axum::body::Body> {
+    http::Request::get("/users/42")
+        .body(axum::body::Body::empty())
+        .unwrap()
+}
+
+impl Sides {
+    fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let app = roadie_app();
+        let running = runtime.block_on(app.start()).unwrap();
+        runtime.block_on(app.execute(Request::get("/users/1")));
+        let wrapped = runtime.block_on(roadie_wrapped().start()).unwrap();
+        Self {
+            runtime,
+            app,
+            running,
+            wrapped,
+            router: axum_router(),
+            axum_wrapped: axum_wrapped(),
+            floor: floor_state(),
+        }
+    }
+
+    /// Checks that every side gives the same answer, before any is measured.
+    fn check(&self) {
+        use tower::ServiceExt;
+        let answers = self.runtime.block_on(async {
+            [
+                (
+                    "roadie-running",
+                    self.running.execute(Request::get("/users/42")).await.text(),
+                ),
+                (
+                    "roadie-app",
+                    self.app.execute(Request::get("/users/42")).await.text(),
+                ),
+                (
+                    "roadie-wrap",
+                    self.wrapped.execute(Request::get("/users/42")).await.text(),
+                ),
+                (
+                    "axum",
+                    axum_text(self.router.clone().oneshot(axum_request()).await.unwrap()).await,
+                ),
+                (
+                    "axum-from-fn",
+                    axum_text(
+                        self.axum_wrapped
+                            .clone()
+                            .oneshot(axum_request())
+                            .await
+                            .unwrap(),
+                    )
+                    .await,
+                ),
+                (
+                    "floor",
+                    String::from_utf8(
+                        by_hand(&self.floor, floor_request())
+                            .await
+                            .into_body()
+                            .to_vec(),
+                    )
+                    .unwrap(),
+                ),
+            ]
+        });
+        for (side, text) in answers {
+            assert_eq!(text, "hello users 42", "the answer of `{side}`");
+        }
+    }
 }
 
 fn dispatch(c: &mut Criterion) {
-    let (runtime, app, running, router) = sides();
-
-    // Check that both answer the same before timing them.
-    let roadie_text = runtime
-        .block_on(running.execute(Request::get("/users/42")))
-        .text();
-    let axum_text = runtime.block_on(async {
-        use tower::ServiceExt;
-        let response = router
-            .clone()
-            .oneshot(
-                http::Request::get("/users/42")
-                    .body(axum::body::Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        String::from_utf8(body.to_vec()).unwrap()
-    });
-    assert_eq!(roadie_text, "hello users 42");
-    assert_eq!(roadie_text, axum_text);
+    let sides = Sides::new();
+    sides.check();
+    let Sides {
+        runtime,
+        app,
+        running,
+        wrapped,
+        router,
+        axum_wrapped,
+        floor,
+    } = &sides;
 
     let mut group = c.benchmark_group("dispatch GET /users/{id}");
     group.bench_function("roadie Running::execute", |b| {
-        b.to_async(&runtime).iter(|| async {
+        b.to_async(runtime).iter(|| async {
             let response = running.execute(Request::get("/users/42")).await;
             black_box(response)
         })
     });
     group.bench_function("roadie App::execute", |b| {
-        b.to_async(&runtime).iter(|| async {
+        b.to_async(runtime).iter(|| async {
             let response = app.execute(Request::get("/users/42")).await;
             black_box(response)
         })
     });
     group.bench_function("axum oneshot", |b| {
         use tower::ServiceExt;
-        b.to_async(&runtime).iter(|| async {
-            let request = http::Request::get("/users/42")
-                .body(axum::body::Body::empty())
-                .unwrap();
-            let response = router.clone().oneshot(request).await.unwrap();
+        b.to_async(runtime).iter(|| async {
+            let response = router.clone().oneshot(axum_request()).await.unwrap();
+            black_box(response)
+        })
+    });
+    group.bench_function("by hand (floor)", |b| {
+        b.to_async(runtime).iter(|| async {
+            let response = by_hand(floor, floor_request()).await;
             black_box(response)
         })
     });
     group.finish();
 
-    let wrapped = runtime.block_on(roadie_wrapped().start()).unwrap();
-    let axum_wrapped = axum_wrapped();
-    assert_eq!(
-        runtime
-            .block_on(wrapped.execute(Request::get("/users/42")))
-            .text(),
-        "hello users 42"
-    );
     let mut group = c.benchmark_group("dispatch with one middleware");
     group.bench_function("roadie wrap", |b| {
-        b.to_async(&runtime).iter(|| async {
+        b.to_async(runtime).iter(|| async {
             let response = wrapped.execute(Request::get("/users/42")).await;
             black_box(response)
         })
     });
     group.bench_function("axum from_fn", |b| {
         use tower::ServiceExt;
-        b.to_async(&runtime).iter(|| async {
-            let request = http::Request::get("/users/42")
-                .body(axum::body::Body::empty())
-                .unwrap();
-            let response = axum_wrapped.clone().oneshot(request).await.unwrap();
+        b.to_async(runtime).iter(|| async {
+            let response = axum_wrapped.clone().oneshot(axum_request()).await.unwrap();
             black_box(response)
         })
     });
@@ -183,15 +294,24 @@ fn dispatch(c: &mut Criterion) {
 
 /// Runs one side `n` times in a plain loop, for an instruction count under callgrind, which is
 /// steady where wall time on a shared machine is not: `DISPATCH_LOOP=axum:10000`. The count
-/// per request is `(count(n) - count(0)) / n`.
+/// per request is `(count(n) - count(0)) / n`. Every side's answer is checked first, in both
+/// runs, so the check cancels out of the difference.
 fn dispatch_loop(spec: &str) {
-    let (side, n) = spec
-        .split_once(':')
-        .expect("DISPATCH_LOOP is `<roadie-running|roadie-app|roadie-wrap|axum|axum-from-fn>:<n>`");
+    let (side, n) = spec.split_once(':').expect(
+        "DISPATCH_LOOP is `<roadie-running|roadie-app|roadie-wrap|axum|axum-from-fn|floor>:<n>`",
+    );
     let n: u64 = n.parse().expect("the count is a number");
-    let (runtime, app, running, router) = sides();
-    let wrapped = runtime.block_on(roadie_wrapped().start()).unwrap();
-    let axum_wrapped = axum_wrapped();
+    let sides = Sides::new();
+    sides.check();
+    let Sides {
+        runtime,
+        app,
+        running,
+        wrapped,
+        router,
+        axum_wrapped,
+        floor,
+    } = &sides;
     runtime.block_on(async {
         use tower::ServiceExt;
         for _ in 0..n {
@@ -206,16 +326,15 @@ fn dispatch_loop(spec: &str) {
                     black_box(wrapped.execute(Request::get("/users/42")).await);
                 }
                 "axum" => {
-                    let request = http::Request::get("/users/42")
-                        .body(axum::body::Body::empty())
-                        .unwrap();
+                    let request = axum_request();
                     black_box(router.clone().oneshot(request).await.unwrap());
                 }
                 "axum-from-fn" => {
-                    let request = http::Request::get("/users/42")
-                        .body(axum::body::Body::empty())
-                        .unwrap();
+                    let request = axum_request();
                     black_box(axum_wrapped.clone().oneshot(request).await.unwrap());
+                }
+                "floor" => {
+                    black_box(by_hand(floor, floor_request()).await);
                 }
                 other => panic!("unknown side `{other}`"),
             }

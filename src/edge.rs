@@ -25,6 +25,7 @@
 //! edge answers inside, with the request's body still unread ([`crate::layer`]); an app
 //! without layers takes the edge directly.
 
+use std::borrow::Borrow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -54,9 +55,8 @@ impl Running {
         &self,
         request: impl Into<Request>,
     ) -> impl Future<Output = Response> + Send + 'static {
-        let request = request.into();
-        let running = self.clone();
-        async move { answer_in_process(&running, request.inner).await }
+        // The edge's future owns its handle of the app: no future around it.
+        edge::<Running, Bytes, false, true>(self.clone(), request.into().inner)
     }
 }
 
@@ -240,17 +240,11 @@ where
 
 /// Answers a request in memory, as in-process callers (`execute`) get it: a streaming body
 /// is read to its end.
-pub(crate) async fn answer_in_process(
+pub(crate) fn answer_in_process(
     running: &Running,
     request: http::Request<Bytes>,
-) -> Response {
-    let response = answer(running, request).await;
-    if response.is_streaming() {
-        // Boxed: most responses are in memory, and carry no collection in their future.
-        Box::pin(response.collect()).await
-    } else {
-        response
-    }
+) -> impl Future<Output = Response> + Send + '_ {
+    edge::<&Running, Bytes, false, true>(running, request)
 }
 
 /// Answers one request, whatever its body: through the app's layers if it has any, the
@@ -259,7 +253,7 @@ pub(crate) fn answer<'a, B: IncomingBody + 'a>(
     running: &'a Running,
     request: http::Request<B>,
 ) -> impl Future<Output = Response> + Send + 'a {
-    edge::<B, false>(running, request)
+    edge::<&Running, B, false, false>(running, request)
 }
 
 /// The whole edge, inside the app's layers: what the innermost of them wraps.
@@ -267,7 +261,17 @@ pub(crate) fn answer_directly<'a, B: IncomingBody + 'a>(
     running: &'a Running,
     request: http::Request<B>,
 ) -> impl Future<Output = Response> + Send + 'a {
-    edge::<B, true>(running, request)
+    edge::<&Running, B, true, false>(running, request)
+}
+
+/// Reads a streaming response's body to its end, for the in-process callers.
+async fn collected(response: Response) -> Response {
+    if response.is_streaming() {
+        // Boxed: most responses are in memory, and carry no collection in their future.
+        Box::pin(response.collect()).await
+    } else {
+        response
+    }
 }
 
 /// Answers through the app's layers. The edge inside renders and reports its own errors;
@@ -296,17 +300,29 @@ async fn answer_layered<B: IncomingBody>(
 }
 
 /// The whole edge, steps 1 to 5: what an app without layers answers with, and what the
-/// innermost of its layers wraps (`INSIDE_LAYERS`). One function with the layers' check in
-/// it, rather than a function around another, so that an app without layers carries no
-/// state of a call around the edge's.
-async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
-    running: &Running,
+/// innermost of its layers wraps (`INSIDE_LAYERS`); an in-process caller's answer has its
+/// streaming body read (`COLLECT`). One function with these checks in it, and with the
+/// route's handler called in place, rather than functions around functions, so that a
+/// request's parts and its response are moved as few times as can be. It owns the app's
+/// handle (`R` is `Running`) for `Running::execute`, and borrows it elsewhere.
+async fn edge<R, B, const INSIDE_LAYERS: bool, const COLLECT: bool>(
+    running: R,
     request: http::Request<B>,
-) -> Response {
+) -> Response
+where
+    R: Borrow<Running> + Send,
+    B: IncomingBody,
+{
+    let running: &Running = running.borrow();
     if !INSIDE_LAYERS {
         if let Some(stack) = running.layers() {
             // Boxed: an app without layers carries none of it in its future.
-            return Box::pin(answer_layered(running, stack, request)).await;
+            let response = Box::pin(answer_layered(running, stack, request)).await;
+            return if COLLECT {
+                collected(response).await
+            } else {
+                response
+            };
         }
     }
     if let Some(response) = readiness(running, request.uri().path()) {
@@ -327,7 +343,7 @@ async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
         .await;
     };
     let draining = running.is_draining() && request.version() <= Version::HTTP_11;
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let Some(live) = admitted.live() else {
         // Stopped since it was admitted: the body is not read.
         return stopped();
@@ -349,7 +365,36 @@ async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
     } else {
         match body.read(&parts, admitted.body_limits()).await {
             Ok((body, held)) => {
-                let response = dispatch(&admitted, &live, parts, body).await;
+                let mut params = Params::default();
+                let lookup = live
+                    .router
+                    .find(&parts.method, parts.uri.path(), &mut params);
+                let response = match lookup {
+                    // A route without middleware: its handler is called here, in place.
+                    Lookup::Handler(route) if route.wrappers.is_empty() => {
+                        // As `call_handler` does, written out: its output would be moved
+                        // once more.
+                        let mut scope = Scope::new(Arc::clone(&live.dependencies));
+                        let result = {
+                            let mut cx = Context {
+                                request: Some(RequestContext {
+                                    parts: &mut parts,
+                                    params: &params,
+                                    scope: &mut scope,
+                                }),
+                                lifespan: None,
+                                shutdown: admitted.trigger(),
+                            };
+                            AssertUnwindSafe(route.handler.call(&mut cx, body))
+                                .catch_unwind()
+                                .await
+                        };
+                        let response = result.unwrap_or_else(|panic| panicked(&parts, panic));
+                        scope.finish(outcome(&response)).await;
+                        response
+                    }
+                    lookup => dispatch(&admitted, &live, lookup, parts, params, body).await,
+                };
                 drop(held);
                 response
             }
@@ -373,6 +418,10 @@ async fn edge<B: IncomingBody, const INSIDE_LAYERS: bool>(
         // Clients move their next request elsewhere: this instance is going away. (A socket
         // upgraded keeps its `Connection: upgrade`; it is told to end with the others.)
         response.close_connection();
+    }
+    if COLLECT && response.is_streaming() {
+        // Boxed: most responses are in memory, and carry no collection in their future.
+        response = Box::pin(response.collect()).await;
     }
     response
 }
@@ -427,66 +476,38 @@ fn readiness(running: &Running, path: &str) -> Option<Response> {
     Some(response)
 }
 
-/// Routes an admitted request and runs its handler, inside its middleware, in a request
-/// scope; the scope's releases are told how the request ended.
-async fn dispatch(
-    admitted: &Admitted,
-    live: &Arc<Live>,
-    mut parts: http::request::Parts,
+/// What the router found for a request that is not answered in place (see [`edge`]): the
+/// router's own answer (`404`, `405`...), or a route inside its middleware, each in a request
+/// scope whose releases are told how the request ended.
+fn dispatch<'a>(
+    admitted: &'a Admitted,
+    live: &'a Arc<Live>,
+    lookup: Lookup<'_>,
+    parts: http::request::Parts,
+    params: Params,
     body: Bytes,
-) -> Response {
-    let (route, params) = match live.router.find(&parts.method, parts.uri.path()) {
-        Lookup::Handler { route, params } => (route, params),
-        Lookup::NotFound => {
-            let response = Response::error(StatusCode::NOT_FOUND);
-            return around(admitted, live, response, parts, body).await;
+) -> Either<std::future::Ready<Response>, BoxFuture<'a, Response>> {
+    let response = match lookup {
+        Lookup::Handler(route) => {
+            // Boxed by `wrapped`: an app without middleware carries none of the chain in
+            // its future.
+            let endpoint = Endpoint::Route(Arc::clone(route));
+            return Either::Right(wrapped(admitted, live, endpoint, parts, params, body));
         }
+        Lookup::NotFound => Response::error(StatusCode::NOT_FOUND),
         Lookup::MethodNotAllowed(allow) => {
             let mut response = Response::error(StatusCode::METHOD_NOT_ALLOWED);
             response.headers_mut().insert(header::ALLOW, allow);
-            return around(admitted, live, response, parts, body).await;
+            response
         }
         Lookup::Options(allow) => {
             let mut response = Response::new(StatusCode::NO_CONTENT);
             response.headers_mut().insert(header::ALLOW, allow);
-            return around(admitted, live, response, parts, body).await;
+            response
         }
-        Lookup::NotImplemented => {
-            let response = Response::error(StatusCode::NOT_IMPLEMENTED);
-            return around(admitted, live, response, parts, body).await;
-        }
+        Lookup::NotImplemented => Response::error(StatusCode::NOT_IMPLEMENTED),
     };
-    if !route.wrappers.is_empty() {
-        // Boxed by `wrapped`: an app without middleware carries none of the chain in its
-        // future.
-        return wrapped(
-            admitted,
-            live,
-            Endpoint::Route(Arc::clone(route)),
-            parts,
-            params,
-            body,
-        )
-        .await;
-    }
-    let mut scope = Scope::new(Arc::clone(&live.dependencies));
-    let result = {
-        let mut cx = Context {
-            request: Some(RequestContext {
-                parts: &mut parts,
-                params: &params,
-                scope: &mut scope,
-            }),
-            lifespan: None,
-            shutdown: admitted.trigger(),
-        };
-        AssertUnwindSafe(route.handler.call(&mut cx, body))
-            .catch_unwind()
-            .await
-    };
-    let response = result.unwrap_or_else(|panic| panicked(&parts, panic));
-    scope.finish(outcome(&response)).await;
-    response
+    around(admitted, live, response, parts, body)
 }
 
 /// The router's own answer, inside the app-wide middleware if there are some.
@@ -502,7 +523,14 @@ fn around<'a>(
         return Either::Left(std::future::ready(response));
     }
     let endpoint = Endpoint::Answer(Arc::clone(wrappers), Some(Box::new(response)));
-    Either::Right(wrapped(admitted, live, endpoint, parts, Vec::new(), body))
+    Either::Right(wrapped(
+        admitted,
+        live,
+        endpoint,
+        parts,
+        Params::default(),
+        body,
+    ))
 }
 
 /// Runs a request down its middleware to its endpoint, then releases its scope, which comes
@@ -542,8 +570,8 @@ fn wrapped(
 }
 
 /// Calls a route's handler in the request's scope; a panic answers `500` ([`panicked`]).
-/// What a middleware chain ends with; a route without middleware calls its handler the same
-/// way, in place in `dispatch`.
+/// What a middleware chain ends with, and what the edge calls in place for a route without
+/// middleware.
 pub(crate) async fn call_handler(
     handler: &dyn PreparedHandler,
     parts: &mut http::request::Parts,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
 
 use crate::blueprint::{HandlerNode, PreparedHandler, RouteHandler};
 use crate::extract::{Context, Needs, Prepare};
@@ -73,14 +74,14 @@ where
     M: 'static,
 {
     fn call<'a>(&'a self, cx: &'a mut Context<'_>, body: Bytes) -> BoxFuture<'a, Response> {
-        Box::pin(async move {
-            let (f, state) = self.parts();
-            match f.call(state, cx, body).await {
-                Ok(output) => output.into_response(),
-                // A rejected parameter is the request's failure, as told to releases.
-                Err(rejection) => rejection.into_response().failed(),
-            }
-        })
+        let (f, state) = self.parts();
+        // Nothing runs until the future is polled (the extraction and the call are one async
+        // function): a panic in either is caught where it is awaited.
+        Box::pin(f.call(state, cx, body).map(|result| match result {
+            Ok(output) => output.into_response(),
+            // A rejected parameter is the request's failure, as told to releases.
+            Err(rejection) => rejection.into_response().failed(),
+        }))
     }
 }
 

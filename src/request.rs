@@ -34,10 +34,12 @@ impl Request {
             Ok(parsed) => parsed,
             Err(error) => panic!("`{uri}` is not a valid request URI: {error}"),
         };
-        let mut inner = http::Request::new(Bytes::new());
-        *inner.method_mut() = method;
-        *inner.uri_mut() = parsed;
-        Self { inner }
+        let mut request = Self {
+            inner: http::Request::new(Bytes::new()),
+        };
+        *request.inner.method_mut() = method;
+        *request.inner.uri_mut() = parsed;
+        request
     }
 
     /// A `GET` request.

@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use http::{HeaderValue, Method};
-use percent_encoding::percent_decode_str;
 
 use crate::blueprint::{PreparedHandler, RouteHandler, RouteSpec};
 use crate::conditional;
@@ -29,10 +28,8 @@ struct Endpoint {
 
 /// What the router found for a request.
 pub(crate) enum Lookup<'a> {
-    Handler {
-        route: &'a Arc<Route>,
-        params: Params,
-    },
+    /// A route; its path parameters were written to the caller's `Params`.
+    Handler(&'a Arc<Route>),
     NotFound,
     MethodNotAllowed(HeaderValue),
     /// `OPTIONS` on a path that routes no `OPTIONS` of its own: `204` with `Allow`.
@@ -271,16 +268,15 @@ impl Router {
         &self.wrappers
     }
 
-    pub(crate) fn find(&self, method: &Method, path: &str) -> Lookup<'_> {
+    /// What takes a request for `method` and `path`; a route's path parameters are written to
+    /// `params` (the caller's, so that they are not moved on every request).
+    pub(crate) fn find(&self, method: &Method, path: &str, params: &mut Params) -> Lookup<'_> {
         let Ok(matched) = self.matcher.at(path) else {
             if !self.knows(method) {
                 return Lookup::NotImplemented;
             }
             return match &self.fallback {
-                Some(route) => Lookup::Handler {
-                    route,
-                    params: Vec::new(),
-                },
+                Some(route) => Lookup::Handler(route),
                 None => Lookup::NotFound,
             };
         };
@@ -296,22 +292,14 @@ impl Router {
             .find(|(m, _)| m == method)
             .or_else(|| endpoint.methods.iter().find(|(m, _)| m == lookup));
         match handler {
-            Some((_, route)) => Lookup::Handler {
-                route,
+            Some((_, route)) => {
                 // matchit gives the parameters in path order, as `names` has them.
-                params: endpoint
-                    .names
-                    .iter()
-                    .zip(matched.params.iter())
-                    .map(|(&name, (key, value))| {
-                        debug_assert_eq!(name, key, "path parameters come in path order");
-                        (
-                            name,
-                            percent_decode_str(value).decode_utf8_lossy().into_owned(),
-                        )
-                    })
-                    .collect(),
-            },
+                for (&name, (key, value)) in endpoint.names.iter().zip(matched.params.iter()) {
+                    debug_assert_eq!(name, key, "path parameters come in path order");
+                    params.push(name, value);
+                }
+                Lookup::Handler(route)
+            }
             None if !self.knows(method) => Lookup::NotImplemented,
             None if *method == Method::OPTIONS => Lookup::Options(endpoint.options.clone()),
             None => Lookup::MethodNotAllowed(endpoint.allow.clone()),

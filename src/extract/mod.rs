@@ -32,9 +32,83 @@ use crate::scope::{DependencyIndex, Scope};
 use crate::shutdown::ShutdownTrigger;
 
 /// Path parameters of a matched route, percent-decoded, in path order. The names are the
-/// route's, interned once when the router is built (no allocation per request); the values are
-/// decoded from the request's path.
-pub(crate) type Params = Vec<(&'static str, String)>;
+/// route's, interned once when the router is built; the values are decoded from the request's
+/// path into one buffer. A route's few short parameters fit inline: reading them allocates
+/// nothing.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Params {
+    /// Each parameter's name, and where its value ends in `text`.
+    ends: SmallVec<[(&'static str, usize); 2]>,
+    /// The values, one after another: only whole `str`s are pushed, so any range between two
+    /// ends is UTF-8.
+    text: SmallVec<[u8; 24]>,
+}
+
+impl Params {
+    /// Adds the parameter `name` with its value as it is in the path, percent-decoded (an
+    /// escape that is not UTF-8 is replaced).
+    pub(crate) fn push(&mut self, name: &'static str, raw: &str) {
+        // A plain loop: values are short, and most have no escape.
+        if raw.bytes().any(|byte| byte == b'%') {
+            let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+            self.text.extend_from_slice(decoded.as_bytes());
+        } else {
+            // Byte by byte: a short value costs less so than a call to copy it.
+            self.text.extend(raw.bytes());
+        }
+        self.ends.push((name, self.text.len()));
+    }
+
+    /// How many parameters there are.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The name and value of the parameter at `index`, in path order.
+    pub(crate) fn get(&self, index: usize) -> Option<(&str, &str)> {
+        let &(name, end) = self.ends.get(index)?;
+        let start = match index {
+            0 => 0,
+            index => self.ends[index - 1].1,
+        };
+        // Always UTF-8 (see `text`); checked again rather than trusted, as the crate has no
+        // `unsafe`: a few instructions for a short value.
+        let value = std::str::from_utf8(&self.text[start..end]).unwrap_or_default();
+        Some((name, value))
+    }
+
+    /// Each parameter's name and value, in path order.
+    pub(crate) fn iter(&self) -> ParamsIter<'_> {
+        ParamsIter {
+            params: self,
+            index: 0,
+        }
+    }
+}
+
+/// The path parameters' names and values, in path order.
+#[derive(Debug, Clone)]
+pub(crate) struct ParamsIter<'p> {
+    params: &'p Params,
+    index: usize,
+}
+
+impl<'p> Iterator for ParamsIter<'p> {
+    type Item = (&'p str, &'p str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let param = self.params.get(self.index)?;
+        self.index += 1;
+        Some(param)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.params.len() - self.index;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for ParamsIter<'_> {}
 
 /// What one parameter needs, recorded once at registration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visit
 use serde::forward_to_deserialize_any;
 
 use super::error::{expected, one_of, quoted, InputError};
-use super::Params;
+use super::{Params, ParamsIter};
 
 /// Deserializes `T` from the path parameters of one request.
 pub(crate) fn deserialize_path<T: DeserializeOwned>(params: &Params) -> Result<T, InputError> {
@@ -26,18 +26,18 @@ pub(crate) fn explain_query<T: DeserializeOwned>(pairs: &[(String, String)]) -> 
 }
 
 /// The whole set of path parameters: a single value, a sequence, or a map by name.
-struct PathDeserializer<'p, 'r> {
-    params: &'p [(&'r str, String)],
+struct PathDeserializer<'p> {
+    params: &'p Params,
 }
 
-impl<'p> PathDeserializer<'p, '_> {
+impl<'p> PathDeserializer<'p> {
     /// The only parameter, for a request of one value.
     fn single(&self) -> Result<(&'p str, Text<'p>), InputError> {
-        match self.params {
-            [(name, value)] => Ok((name, Text(value))),
-            params => Err(InputError::shape(format!(
+        match self.params.get(0) {
+            Some((name, value)) if self.params.len() == 1 => Ok((name, Text(value))),
+            _ => Err(InputError::shape(format!(
                 "the path has {} parameters where 1 is read",
-                params.len()
+                self.params.len()
             ))),
         }
     }
@@ -54,7 +54,7 @@ macro_rules! single_value {
     };
 }
 
-impl<'de> de::Deserializer<'de> for PathDeserializer<'_, '_> {
+impl<'de> de::Deserializer<'de> for PathDeserializer<'_> {
     type Error = InputError;
 
     single_value! {
@@ -134,7 +134,7 @@ impl<'de> de::Deserializer<'de> for PathDeserializer<'_, '_> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
-        visitor.visit_map(Named::new(self.params))
+        visitor.visit_map(Named::new(self.params.iter()))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -164,11 +164,11 @@ impl<'de> de::Deserializer<'de> for PathDeserializer<'_, '_> {
 }
 
 /// The path parameters in path order, for a tuple.
-struct Values<'p, 'r> {
-    params: std::slice::Iter<'p, (&'r str, String)>,
+struct Values<'p> {
+    params: ParamsIter<'p>,
 }
 
-impl<'de> de::SeqAccess<'de> for Values<'_, '_> {
+impl<'de> de::SeqAccess<'de> for Values<'_> {
     type Error = InputError;
 
     fn next_element_seed<S: DeserializeSeed<'de>>(
@@ -190,21 +190,24 @@ impl<'de> de::SeqAccess<'de> for Values<'_, '_> {
 }
 
 /// Text parameters by name, for a struct or a map: the path's, or the query's pairs.
-struct Named<'p, K, V> {
-    params: std::slice::Iter<'p, (K, V)>,
+struct Named<'p, I> {
+    params: I,
     value: Option<(&'p str, &'p str)>,
 }
 
-impl<'p, K, V> Named<'p, K, V> {
-    fn new(params: &'p [(K, V)]) -> Self {
+impl<'p, I: ExactSizeIterator<Item = (&'p str, &'p str)>> Named<'p, I> {
+    fn new(params: I) -> Self {
         Self {
-            params: params.iter(),
+            params,
             value: None,
         }
     }
 }
 
-impl<'de, K: AsRef<str>, V: AsRef<str>> de::MapAccess<'de> for Named<'_, K, V> {
+impl<'de, 'p, I> de::MapAccess<'de> for Named<'p, I>
+where
+    I: ExactSizeIterator<Item = (&'p str, &'p str)>,
+{
     type Error = InputError;
 
     fn next_key_seed<S: DeserializeSeed<'de>>(
@@ -213,8 +216,7 @@ impl<'de, K: AsRef<str>, V: AsRef<str>> de::MapAccess<'de> for Named<'_, K, V> {
     ) -> Result<Option<S::Value>, InputError> {
         match self.params.next() {
             Some((name, value)) => {
-                let name = name.as_ref();
-                self.value = Some((name, value.as_ref()));
+                self.value = Some((name, value));
                 seed.deserialize(Text(name))
                     .map(Some)
                     .map_err(|error| error.about_key(name))
@@ -250,7 +252,11 @@ impl<'de> de::Deserializer<'de> for QueryDeserializer<'_> {
     type Error = InputError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {
-        visitor.visit_map(Named::new(self.pairs))
+        let pairs = self
+            .pairs
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()));
+        visitor.visit_map(Named::new(pairs))
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, InputError> {

@@ -386,6 +386,10 @@ impl Scope {
     ///
     /// If this future is dropped part-way, the releases left run on a spawned task.
     pub(crate) async fn finish(&mut self, outcome: Outcome) {
+        // Most requests acquire nothing: nothing to gather, nothing to run.
+        if self.acquired.is_empty() {
+            return;
+        }
         self.take_in_release_order(outcome).run().await;
     }
 }
