@@ -260,7 +260,12 @@ impl Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        if self.shared.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+        // Only the stop's drain waits for the count to reach zero, and it marks the app as
+        // stopping before it first reads the count: a request that ends before that mark is
+        // seen in the count (both orders are `SeqCst`), so it need not wake anyone.
+        if self.shared.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.shared.state.load(Ordering::SeqCst) != LifecycleState::Running.as_u8()
+        {
             self.shared.idle.notify_waiters();
         }
     }
