@@ -11,15 +11,15 @@
 #
 # Every word is optional; each group left out means all of it: sizes 50 200 800, both
 # profiles, both modes, the three crates, and both tasks. For example:
-#   scripts/compile-time.sh 50 debug              # a quick run (about two minutes)
+#   scripts/compile-time.sh 50 debug              # a quick run (a few minutes)
 #   scripts/compile-time.sh 200 800 release clean # the long one
 #   scripts/compile-time.sh 200 llvm-lines        # what a registration instantiates
 #
-# time: for each size and profile, builds every selected crate once (dependencies, untimed),
-#   then REPS rounds; each round takes the crates in turn, in an order that rotates from round
-#   to round, so that a busy machine's drift falls on every side alike. Per crate and round:
-#   "clean" = `cargo clean -p <crate>` then a timed build of that crate alone (its
-#   dependencies stay built); "edit" = one line of one handler (one provider) changed, then a
+# time: for each size and profile, builds the dependencies (untimed), then REPS rounds; each
+#   round takes the crates in turn, in an order that rotates from round to round, so that a
+#   busy machine's drift falls on every side alike. Per crate and round: "clean" =
+#   `cargo clean -p <crate>` then a timed build of that crate alone (its dependencies stay
+#   built); "edit" = one line of one handler (one provider) changed, then a
 #   timed build (incremental in debug; release has no incremental compilation). Wall and CPU
 #   seconds (user + sys of cargo and rustc) and the load average are written to a CSV, then
 #   summarized as medians, ratios roadie / axum, and costs per handler.
@@ -60,6 +60,8 @@ done
 [ ${#sizes[@]} -gt 0 ] || sizes=(50 200 800)
 [ ${#profiles[@]} -gt 0 ] || profiles=(debug release)
 [ ${#modes[@]} -gt 0 ] || modes=(clean edit)
+# A round cleans a crate before it edits it, whatever the order given.
+if [ ${#modes[@]} -gt 1 ]; then modes=(clean edit); fi
 [ ${#sides[@]} -gt 0 ] || sides=(rh ah rp)
 [ ${#tasks[@]} -gt 0 ] || tasks=(time llvm-lines)
 
@@ -77,7 +79,7 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   # The generated crates' artifacts: their paths are new on every run, so they would pile up.
-  for project in "$work"/*/; do
+  for project in "$work"/*/ "$work"/warm/*/; do
     [ -f "$project/Cargo.toml" ] || continue
     name=$(basename "$project")
     cargo clean -q -p "$name" --manifest-path "$project/Cargo.toml" >/dev/null 2>&1 || true
@@ -94,6 +96,7 @@ out_of_time() { [ "$SECONDS" -ge "$budget" ]; }
 
 echo "== generating ${sizes[*]} into $work"
 python3 "$gen" generate "$work" "$repo" "${sizes[@]}"
+python3 "$gen" generate "$work/warm" "$repo" 2
 
 echo "== fetching what Cargo.lock names (crates.io; nothing when already downloaded)"
 for side in "${sides[@]}"; do
@@ -101,11 +104,15 @@ for side in "${sides[@]}"; do
 done
 export CARGO_NET_OFFLINE=true
 
-# build DIR PROFILE: one build of the crate in DIR; its wall and CPU seconds in $wall $cpu.
+# build DIR PROFILE: one build of the crate in DIR; its wall and CPU seconds in $wall $cpu, and
+# in $alone 1 when it compiled that crate alone, 0 when it compiled anything else too (a
+# dependency rebuilt because something else changed the shared target directory: not counted).
 build() {
-  local dir=$1 profile=$2 flags=() times
+  local dir=$1 profile=$2 flags=() times before
   [ "$profile" = release ] && flags=(--release)
   times="$work/times"
+  touch "$log"
+  before=$(wc -l <"$log")
   local TIMEFORMAT='%R %U %S'
   if ! { time timeout "$build_timeout" cargo build "${flags[@]}" --manifest-path "$dir/Cargo.toml" \
     >>"$log" 2>&1; } 2>"$times"; then
@@ -114,6 +121,10 @@ build() {
     return 1
   fi
   read -r wall user sys <"$times"
+  alone=1
+  if tail -n +"$((before + 1))" "$log" | grep 'Compiling ' | grep -vq "Compiling $(basename "$dir") "; then
+    alone=0
+  fi
   cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
 }
 
@@ -125,14 +136,19 @@ edit() {
 }
 
 if has time "${tasks[@]}"; then
-  echo "size,profile,mode,side,rep,wall,cpu,load" >"$out"
+  echo "size,profile,mode,side,rep,wall,cpu,load,alone" >"$out"
   echo "== timing: sizes ${sizes[*]}; ${profiles[*]}; ${modes[*]}; crates ${sides[*]}; $reps rounds"
   echo "   raw figures: $out"
   for size in "${sizes[@]}"; do
     for profile in "${profiles[@]}"; do
       out_of_time && break 2
-      echo "-- $size, $profile: building once (dependencies)"
-      for side in "${sides[@]}"; do build "$work/${side}_$size" "$profile"; done
+      # Dependencies first, untimed, through a crate of two handlers with the same
+      # dependencies; the measured crate itself is built first only when no round cleans it.
+      echo "-- $size, $profile: building the dependencies"
+      for side in "${sides[@]}"; do
+        build "$work/warm/${side}_2" "$profile"
+        has clean "${modes[@]}" || build "$work/${side}_$size" "$profile"
+      done
       for rep in $(seq "$reps"); do
         # Rotate the order: round 1 rh ah rp, round 2 ah rp rh, ...
         order=()
@@ -153,9 +169,10 @@ if has time "${tasks[@]}"; then
             fi
             load=$(cut -d' ' -f1 /proc/loadavg)
             build "$dir" "$profile"
-            echo "$size,$profile,$mode,$side,$rep,$wall,$cpu,$load" >>"$out"
-            printf '   round %s  %-3s %-5s %7.2f s wall %7.2f s CPU  (load %s)\n' \
-              "$rep" "$side" "$mode" "$wall" "$cpu" "$load"
+            echo "$size,$profile,$mode,$side,$rep,$wall,$cpu,$load,$alone" >>"$out"
+            printf '   round %s  %-3s %-5s %7.2f s wall %7.2f s CPU  (load %s)%s\n' \
+              "$rep" "$side" "$mode" "$wall" "$cpu" "$load" \
+              "$([ "$alone" = 1 ] || echo '  not counted: dependencies were rebuilt')"
           done
         done
       done
@@ -184,5 +201,5 @@ if has llvm-lines "${tasks[@]}"; then
       files+=("$file")
     done
   done
-  [ ${#files[@]} -eq 0 ] || python3 "$gen" llvm-lines "${files[@]}"
+  [ ${#files[@]} -eq 0 ] || python3 "$gen" llvm-lines "$target" "${sizes[@]}"
 fi

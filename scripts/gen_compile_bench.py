@@ -17,8 +17,10 @@
         medians per size, profile and mode, per-handler costs, ratios roadie / axum, and the
         growth from one size to the next.
 
-    gen_compile_bench.py llvm-lines FILE...
-        Summarizes `cargo llvm-lines` outputs: total lines and copies, and the top functions.
+    gen_compile_bench.py llvm-lines DIR SIZE...
+        Summarizes the `cargo llvm-lines` outputs DIR/llvm-lines-<crate>_<SIZE>.txt: total lines
+        of LLVM IR and functions per crate, and per handler (per provider) the difference
+        between the two largest sizes, in total and by generic function.
 """
 
 import csv
@@ -201,8 +203,14 @@ def summarize(path):
     walls = defaultdict(list)
     cpus = defaultdict(list)
     loads = []
+    skipped = 0
     with open(path) as f:
         for row in csv.DictReader(f):
+            if row.get("alone", "1") == "0":
+                # The build compiled a dependency too (something else had changed the shared
+                # target directory): not a build of the crate alone.
+                skipped += 1
+                continue
             key = (int(row["size"]), row["profile"], row["mode"], row["side"])
             walls[key].append(float(row["wall"]))
             cpus[key].append(float(row["cpu"]))
@@ -217,6 +225,8 @@ def summarize(path):
 
     print(f"load average (1 min) during the runs: median {statistics.median(loads):.1f}, "
           f"min {min(loads):.1f}, max {max(loads):.1f}")
+    if skipped:
+        print(f"{skipped} builds not counted: they rebuilt dependencies too")
     print()
     print("Medians (wall seconds; CPU seconds user+sys in brackets); runs per cell in the last column.")
     print()
@@ -241,74 +251,132 @@ def summarize(path):
             print(f"| {profile} | {mode} | {n} | {cell(r)} | {cell(a)} | {ratio(r, a)} "
                   f"| {cell(p)} | {ratio(p, r)} | {runs} |")
     print()
-    print("Per handler (per provider): whole build ÷ N, and the marginal cost between two sizes, "
-          "(T(N2) − T(N1)) ÷ (N2 − N1), in milliseconds of wall time; the marginal ratio "
-          "roadie/axum; growth = marginal cost N1→N2 ÷ marginal cost of the step before "
-          "(1.0 = linear).")
+    print("Per handler (per provider), in milliseconds, wall / CPU: the whole build ÷ N, and the "
+          "marginal cost between two sizes, (T(N2) − T(N1)) ÷ (N2 − N1), which leaves out what "
+          "does not grow with N; ratios roadie/axum and provider/handler; growth = the marginal "
+          "cost of a step ÷ that of the step before (1.0 = linear).")
     print()
     print("| profile | mode | step | roadie ms/handler | axum ms/handler | **ratio** | "
-          "roadie ms/provider | **provider/handler** | growth roadie / axum / providers |")
+          "roadie ms/provider | **provider/handler** | growth roadie / axum / providers (wall; CPU) |")
     print("|---|---|---|---|---|---|---|---|---|")
+
+    def pair(w, c, digits=0):
+        return "—" if w is None else f"{w:.{digits}f} / {c:.{digits}f}"
+
+    def quot(x, y):
+        if x[0] is None or y[0] is None or not y[0] or not y[1]:
+            return "—"
+        return f"{x[0] / y[0]:.2f} / {x[1] / y[1]:.2f}"
+
     for profile, mode in combos:
-        prev_marg = {}
+        prev = {}
         for i, n in enumerate(sizes):
-            # whole ÷ N
             row = {}
             for s in ("rh", "ah", "rp"):
                 k = (n, profile, mode, s)
-                row[s] = med[k] / n * 1000 if k in med else None
-            if any(v is not None for v in row.values()):
-                ra = row["rh"] / row["ah"] if row["rh"] and row["ah"] else None
-                pr = row["rp"] / row["rh"] if row["rp"] and row["rh"] else None
-                print(f"| {profile} | {mode} | ÷{n} | {fmt(row['rh'], 1)} | {fmt(row['ah'], 1)} | "
-                      f"{fmt(ra)} | {fmt(row['rp'], 1)} | {fmt(pr)} | |")
+                row[s] = (med[k] / n * 1000, medcpu[k] / n * 1000) if k in med else (None, None)
+            if any(v[0] is not None for v in row.values()):
+                print(f"| {profile} | {mode} | ÷{n} | {pair(*row['rh'])} | {pair(*row['ah'])} | "
+                      f"{quot(row['rh'], row['ah'])} | {pair(*row['rp'])} | {quot(row['rp'], row['rh'])} | |")
             if i == 0:
                 continue
             m = sizes[i - 1]
             marg = {}
             for s in ("rh", "ah", "rp"):
                 k1, k2 = (m, profile, mode, s), (n, profile, mode, s)
-                marg[s] = (med[k2] - med[k1]) / (n - m) * 1000 if k1 in med and k2 in med else None
-            if all(v is None for v in marg.values()):
+                if k1 in med and k2 in med:
+                    marg[s] = ((med[k2] - med[k1]) / (n - m) * 1000,
+                               (medcpu[k2] - medcpu[k1]) / (n - m) * 1000)
+                else:
+                    marg[s] = (None, None)
+            if all(v[0] is None for v in marg.values()):
                 continue
-            ra = marg["rh"] / marg["ah"] if marg["rh"] and marg["ah"] else None
-            pr = marg["rp"] / marg["rh"] if marg["rp"] and marg["rh"] else None
             growth = []
             for s in ("rh", "ah", "rp"):
-                if marg[s] is not None and prev_marg.get(s):
-                    growth.append(f"{marg[s] / prev_marg[s]:.2f}")
+                p = prev.get(s, (None, None))
+                if marg[s][0] is not None and p[0]:
+                    growth.append(f"{marg[s][0] / p[0]:.2f}; {marg[s][1] / p[1]:.2f}")
                 else:
                     growth.append("—")
-            print(f"| {profile} | {mode} | {m}→{n} | {fmt(marg['rh'], 1)} | {fmt(marg['ah'], 1)} | "
-                  f"{fmt(ra)} | {fmt(marg['rp'], 1)} | {fmt(pr)} | {' / '.join(growth)} |")
-            prev_marg = marg
+            print(f"| {profile} | {mode} | {m}→{n} | {pair(*marg['rh'])} | {pair(*marg['ah'])} | "
+                  f"{quot(marg['rh'], marg['ah'])} | {pair(*marg['rp'])} | {quot(marg['rp'], marg['rh'])} | "
+                  f"{' / '.join(growth)} |")
+            prev = marg
 
 
-LINE = re.compile(r"^\s*(\d+)\s+\(\s*[\d.]+%.*?\)\s+(\d+)\s+\(\s*[\d.]+%.*?\)\s+(.*)$")
+LINE = re.compile(r"^\s*(\d+)\s+(?:\([^)]*\)\s+)?(\d+)\s+(?:\([^)]*%\)\s+)?(.*)$")
 
 
-def llvm_lines(files, top=20):
-    for path in files:
-        rows = []
-        total = None
-        with open(path) as f:
-            for line in f:
-                m = LINE.match(line)
-                if not m:
-                    continue
-                lines, copies, name = int(m.group(1)), int(m.group(2)), m.group(3).strip()
-                if name.startswith("(TOTAL)"):
-                    total = (lines, copies)
-                else:
-                    rows.append((lines, copies, name))
-        print(f"### {os.path.basename(path)}")
-        if total:
-            print(f"total: {total[0]} lines of LLVM IR, {total[1]} functions")
+def normalize(name):
+    """One name for what each handler (provider) has of its own: `rh_200::h17::{{closure}}`
+    and `rh_50::h3::{{closure}}` both read `crate::hN::{{closure}}`."""
+    name = re.sub(r"\b(rh|ah|rp)_\d+\b", "crate", name)
+    return re.sub(r"\b([hpP])\d+\b", r"\1N", name)
+
+
+def read_llvm_lines(path):
+    """{function: (lines, copies)} from one `cargo llvm-lines` output; "(TOTAL)" included."""
+    table = defaultdict(lambda: (0, 0))
+    with open(path) as f:
+        for line in f:
+            m = LINE.match(line.rstrip("\n"))
+            if m:
+                name = normalize(m.group(3).strip())
+                lines, copies = table[name]
+                table[name] = (lines + int(m.group(1)), copies + int(m.group(2)))
+    return dict(table)
+
+
+def llvm_lines(directory, sizes, top=15):
+    """Lines of LLVM IR per handler (per provider): the difference between the two largest
+    sizes ÷ the difference of N, in total and per generic function (top `top`)."""
+    sizes = sorted(int(s) for s in sizes)
+    print("| crate | " + " | ".join(f"N = {n}: lines (functions)" for n in sizes)
+          + " | per item: lines (functions) |")
+    print("|---|" + "---|" * len(sizes) + "---|")
+    tables = {}
+    for side in SIDES:
+        row = []
+        for n in sizes:
+            path = os.path.join(directory, f"llvm-lines-{side}_{n}.txt")
+            if os.path.exists(path):
+                tables[side, n] = read_llvm_lines(path)
+                lines, copies = tables[side, n].get("(TOTAL)", (0, 0))
+                row.append(f"{lines} ({copies})")
+            else:
+                row.append("—")
+        have = [n for n in sizes if (side, n) in tables]
+        if not have:
+            continue
+        if len(have) >= 2:
+            n1, n2 = have[-2], have[-1]
+            (l1, c1), (l2, c2) = tables[side, n1]["(TOTAL)"], tables[side, n2]["(TOTAL)"]
+            per = f"{(l2 - l1) / (n2 - n1):.0f} ({(c2 - c1) / (n2 - n1):.1f}), {n1}→{n2}"
+        else:
+            lines, copies = tables[side, have[0]]["(TOTAL)"]
+            per = f"{lines / have[0]:.0f} ({copies / have[0]:.1f}), whole ÷ {have[0]}"
+        print(f"| {SIDES[side]} | " + " | ".join(row) + f" | {per} |")
+    print()
+    for side in SIDES:
+        have = [n for n in sizes if (side, n) in tables]
+        if len(have) < 2:
+            continue
+        n1, n2 = have[-2], have[-1]
+        a, b = tables[side, n1], tables[side, n2]
+        diffs = []
+        for name, (lines, copies) in b.items():
+            if name == "(TOTAL)":
+                continue
+            l1, c1 = a.get(name, (0, 0))
+            if lines != l1:
+                diffs.append(((lines - l1) / (n2 - n1), (copies - c1) / (n2 - n1), name))
+        diffs.sort(reverse=True)
+        print(f"{SIDES[side]}: lines of IR per item ({n1}→{n2}), by generic function")
         print()
-        print("| lines | copies | function |")
+        print("| lines per item | copies per item | function |")
         print("|---|---|---|")
-        for lines, copies, name in rows[:top]:
-            print(f"| {lines} | {copies} | `{name}` |")
+        for lines, copies, name in diffs[:top]:
+            print(f"| {lines:.0f} | {copies:.2f} | `{name}` |")
         print()
 
 
@@ -317,8 +385,8 @@ def main(argv):
         generate(argv[2], os.path.abspath(argv[3]), argv[4:])
     elif len(argv) == 3 and argv[1] == "summarize":
         summarize(argv[2])
-    elif len(argv) >= 3 and argv[1] == "llvm-lines":
-        llvm_lines(argv[2:])
+    elif len(argv) >= 4 and argv[1] == "llvm-lines":
+        llvm_lines(argv[2], argv[3:])
     else:
         print(__doc__, file=sys.stderr)
         return 2
