@@ -35,7 +35,11 @@ fn last_segment(path: &str) -> &str {
 /// `closure in <enclosing fn>`, followed by `what` when given (for example the type it
 /// provides), so that two closures in one function can be told apart.
 pub(crate) fn callable_name<F>(what: Option<&str>) -> String {
-    let full = std::any::type_name::<F>();
+    // Generic only in the type name it reads: the rest is compiled once, not per node.
+    name_of_callable(std::any::type_name::<F>(), what)
+}
+
+fn name_of_callable(full: &'static str, what: Option<&str>) -> String {
     // A closure's path ends in `{{closure}}`; a function item declared inside an async fn or
     // a closure has `{{closure}}` earlier in its path (`tests::it::{{closure}}::database`) and
     // still reads as its own name.
