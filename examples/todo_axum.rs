@@ -1,6 +1,10 @@
-//! The peer that `scripts/load.sh` measures the `todo` example against: the same read route
-//! (`GET /todos/{id}`) on axum, over the same SQLite pool, doing the same work per request
-//! (the query on the blocking pool, as the roadie example runs it).
+//! The `todo` example's read route (`GET /todos/{id}`) on axum, over the same SQLite pool, with
+//! the query on the blocking pool as the roadie example runs it.
+//!
+//! Not a like-for-like peer for load tests: roadie's route also validates an ETag (a second
+//! query), and its app has two request-id layers and an error observer. `scripts/load.sh`
+//! compares `examples/bench_server.rs`, `bench_axum.rs` and `bench_hyper.rs` instead, which do
+//! the same work.
 //!
 //! ```sh
 //! TODO_ADDR=127.0.0.1:3001 cargo run --release --example todo_axum

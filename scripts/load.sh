@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# Load test: the `todo` example's read route against the same route on axum
-# (`examples/todo_axum.rs`), both on one SQLite database, measured by wrk in one run.
+# Load test over HTTP: the server CPU each request costs on roadie, axum 0.8 and plain hyper 1,
+# on routes that do the same work (`examples/bench_server.rs`, `examples/bench_axum.rs`,
+# `examples/bench_hyper.rs`: `GET /users/{id}`, two shared resources, a `u64` path parameter,
+# a small JSON body), measured by wrk in interleaved rounds.
 #
-#   scripts/load.sh [seconds] [connections] [threads]
+#   scripts/load.sh [rounds] [seconds] [connections] [threads]
 #
-# Prints the requests per second of each and the ratio roadie / axum. Loopback only; each
-# wrk run is bounded by its duration, and both servers are stopped on exit.
+# Defaults: 5 rounds of 5 s on each server, 64 connections, 1 wrk thread. Each round runs the
+# three servers one after another, in an order that turns by one every round, so that drift
+# (heat, other load on a shared machine) falls on every side alike. A round's figures are the
+# server's CPU time (user + system ticks of the whole process, from /proc/PID/stat) divided by
+# the requests wrk counted, and requests/s. The ratios are taken within each round (the runs
+# of one round are seconds apart) and their median is printed.
+#
+# With two cores or more, the servers are pinned on core 1 and wrk on core 0 (taskset), so
+# that neither takes the other's CPU. Loopback only; every run is bounded by its duration, and
+# the servers are stopped on exit, however the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=${1:-10}
-connections=${2:-64}
-threads=${3:-2}
-roadie_addr=127.0.0.1:3900
-axum_addr=127.0.0.1:3901
+rounds=${1:-5}
+seconds=${2:-5}
+connections=${3:-64}
+threads=${4:-1}
+target=${CARGO_TARGET_DIR:-target}
+sides=(roadie axum hyper)
+declare -A programs=([roadie]=bench_server [axum]=bench_axum [hyper]=bench_hyper)
+declare -A addrs=([roadie]=127.0.0.1:3900 [axum]=127.0.0.1:3901 [hyper]=127.0.0.1:3902)
+declare -A pids=()
 
 if ! command -v wrk >/dev/null; then
   echo "== installing wrk"
@@ -21,82 +35,96 @@ if ! command -v wrk >/dev/null; then
 fi
 
 echo "== building the servers (release)"
-cargo build --release --quiet --example todo --example todo_axum
+cargo build --release --quiet --example bench_server --example bench_axum --example bench_hyper
 
-database=$(mktemp -d)/load.sqlite3
-pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   wait 2>/dev/null || true
-  rm -f "$database" "$database-wal" "$database-shm"
 }
 trap cleanup EXIT
 
-wait_for() {
-  for _ in $(seq 100); do
-    curl -fsS -o /dev/null "http://$1$2" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "the server at $1 did not answer" >&2
-  return 1
-}
-
-export TODO_DATABASE=$database TODO_POOL_SIZE=8 RUST_LOG=warn
-# With two cores or more, the servers run on core 1 and wrk on core 0, so that neither takes
-# the other's CPU: the figures then compare the servers, not the scheduler.
 server_cpu=() client_cpu=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   server_cpu=(taskset -c 1) client_cpu=(taskset -c 0)
 fi
-TODO_ADDR=$roadie_addr "${server_cpu[@]}" target/release/examples/todo >/dev/null &
-pids+=($!)
-wait_for "$roadie_addr" /todos
-curl -fsS -o /dev/null -H 'content-type: application/json' \
-  -d '{"title":"pack the van"}' "http://$roadie_addr/todos"
-TODO_ADDR=$axum_addr "${server_cpu[@]}" target/release/examples/todo_axum >/dev/null &
-pids+=($!)
-wait_for "$axum_addr" /todos/1
+
+path=/users/42
+expected='200 application/json {"id":42,"greeting":"hello","database":"users"}'
+for side in "${sides[@]}"; do
+  BENCH_ADDR=${addrs[$side]} RUST_LOG=warn "${server_cpu[@]}" \
+    "$target/release/examples/${programs[$side]}" >/dev/null &
+  pids[$side]=$!
+done
+for side in "${sides[@]}"; do
+  answer=
+  for _ in $(seq 100); do
+    answer=$(curl -sS --max-time 2 -w ' %{http_code} %{content_type}' "http://${addrs[$side]}$path" 2>/dev/null) && break
+    sleep 0.1
+  done
+  # "body status type" -> "status type body", to compare with what every side must answer.
+  answer=$(awk '{ body = $1; for (i = 2; i < NF - 1; i++) body = body " " $i; print $(NF - 1), $NF, body }' <<<"$answer")
+  if [ "$answer" != "$expected" ]; then
+    echo "$side answers GET $path with \`$answer\`, not \`$expected\`: not the same work" >&2
+    exit 1
+  fi
+done
+echo "== every server answers GET $path with: $expected"
 
 # CPU time (user + system) a process has used, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
 
-# One round against a server: prints "requests/s cpu-µs-per-request". The CPU time the
-# server spent per request is steadier than requests/s on a shared machine: wrk and
-# other processes take wall time, not the server's CPU time.
-round() {
-  local addr=$1 pid=$2 before after out requests rate
-  before=$(cpu_ticks "$pid")
-  out=$("${client_cpu[@]}" wrk -t"$threads" -c"$connections" -d"${seconds}s" "http://$addr/todos/1")
-  after=$(cpu_ticks "$pid")
+# One run against a side: prints "requests/s µs-of-server-CPU-per-request".
+run() {
+  local side=$1 before after out requests rate
+  before=$(cpu_ticks "${pids[$side]}")
+  out=$("${client_cpu[@]}" timeout $((seconds + 30)) \
+    wrk -t"$threads" -c"$connections" -d"${seconds}s" "http://${addrs[$side]}$path")
+  after=$(cpu_ticks "${pids[$side]}")
   requests=$(awk '/requests in/ { print $1 }' <<<"$out")
   rate=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
   awk -v r="$rate" -v t=$((after - before)) -v n="$requests" -v hz="$ticks_per_second" \
-    'BEGIN { printf "%s %.2f\n", r, t / hz * 1e6 / n }'
+    'BEGIN { printf "%s %.3f\n", r, t / hz * 1e6 / n }'
 }
 
-echo "== wrk -t$threads -c$connections -d${seconds}s GET /todos/1, rounds in the order roadie axum axum roadie roadie axum"
-# Warm both up, then measure in an ABBA order so that drift (heat, other load) falls on both
-# sides alike; the figure of each side is its median round.
-wrk -t1 -c4 -d1s "http://$roadie_addr/todos/1" >/dev/null
-wrk -t1 -c4 -d1s "http://$axum_addr/todos/1" >/dev/null
-roadie_rates=() axum_rates=() roadie_cpu=() axum_cpu=()
-for side in roadie axum axum roadie roadie axum; do
-  if [ "$side" = roadie ]; then
-    read -r rate cpu < <(round "$roadie_addr" "${pids[0]}")
-    roadie_rates+=("$rate") roadie_cpu+=("$cpu")
-  else
-    read -r rate cpu < <(round "$axum_addr" "${pids[1]}")
-    axum_rates+=("$rate") axum_cpu+=("$cpu")
-  fi
-  printf '%-7s %10s requests/s %8s µs of server CPU per request\n' "$side:" "$rate" "$cpu"
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "== warming up"
+for side in "${sides[@]}"; do
+  "${client_cpu[@]}" wrk -t1 -c"$connections" -d1s "http://${addrs[$side]}$path" >/dev/null
 done
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
-roadie=$(median "${roadie_rates[@]}") axum=$(median "${axum_rates[@]}")
-roadie_us=$(median "${roadie_cpu[@]}") axum_us=$(median "${axum_cpu[@]}")
-echo "median roadie: $roadie requests/s, $roadie_us µs CPU per request"
-echo "median axum:   $axum requests/s, $axum_us µs CPU per request"
-awk -v r="$roadie" -v a="$axum" -v rc="$roadie_us" -v ac="$axum_us" 'BEGIN {
-  printf "ratio roadie/axum, requests/s: %.3f (goal: >= 1.0)\n", r / a
-  printf "ratio roadie/axum, CPU per request: %.3f (goal: <= 1.0)\n", rc / ac
+
+echo "== $rounds rounds of wrk -t$threads -c$connections -d${seconds}s GET $path"
+declare -A rates=() cpus=()
+roadie_ratios=() hyper_ratios=()
+for round in $(seq "$rounds"); do
+  order=()
+  for i in 0 1 2; do order+=("${sides[$(((i + round - 1) % 3))]}"); done
+  declare -A this=()
+  for side in "${order[@]}"; do
+    read -r rate cpu < <(run "$side")
+    rates[$side]+="$rate " cpus[$side]+="$cpu " this[$side]=$cpu
+    printf 'round %d %-7s %10s requests/s %8s µs of server CPU per request\n' \
+      "$round" "$side:" "$rate" "$cpu"
+  done
+  roadie_ratios+=("$(awk -v r="${this[roadie]}" -v a="${this[axum]}" 'BEGIN { printf "%.3f", r / a }')")
+  hyper_ratios+=("$(awk -v h="${this[hyper]}" -v a="${this[axum]}" 'BEGIN { printf "%.3f", h / a }')")
+done
+
+echo "== medians over $rounds rounds"
+for side in "${sides[@]}"; do
+  # shellcheck disable=SC2086 # the lists are space-separated numbers
+  printf '%-7s %10s requests/s %8s µs of server CPU per request\n' "$side:" \
+    "$(median ${rates[$side]})" "$(median ${cpus[$side]})"
+done
+echo "CPU per request, roadie/axum per round: ${roadie_ratios[*]}"
+echo "CPU per request, hyper/axum per round:  ${hyper_ratios[*]}"
+echo "median ratio roadie/axum, CPU per request: $(median "${roadie_ratios[@]}") (goal: <= 0.90)"
+echo "median ratio hyper/axum,  CPU per request: $(median "${hyper_ratios[@]}")"
+awk -v r="$(median ${rates[roadie]})" -v a="$(median ${rates[axum]})" -v h="$(median ${rates[hyper]})" 'BEGIN {
+  printf "ratio of median requests/s, roadie/axum: %.3f, hyper/axum: %.3f\n", r / a, h / a
 }'

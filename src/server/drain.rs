@@ -5,13 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::connection::{self, builder, Phase};
+use super::connection::{self, Phase, Protocols};
 use super::{Stop, Triggers};
 use crate::error::Error;
 use crate::lifecycle::Running;
@@ -34,7 +32,7 @@ pub(super) async fn serve(
 ) -> Result<(), Error> {
     let attachment = running.attach_server();
     let mut acceptor = Acceptor {
-        builder: builder(),
+        protocols: connection::protocols(),
         phase: watch::channel(Phase::Serving).0,
         connections: JoinSet::new(),
         slots: Arc::new(tokio::sync::Semaphore::new(
@@ -114,7 +112,7 @@ pub(super) async fn serve(
 
 /// Accepts connections, up to the cap, and serves each on a task of its own.
 struct Acceptor {
-    builder: auto::Builder<TokioExecutor>,
+    protocols: Arc<Protocols>,
     /// Where the drain is: each connection closes between requests as it says.
     phase: watch::Sender<Phase>,
     connections: JoinSet<()>,
@@ -169,7 +167,7 @@ impl Acceptor {
 
     fn spawn(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr, slot: Option<Slot>) {
         let connection = connection::serve(
-            &self.builder,
+            &self.protocols,
             stream,
             peer,
             self.running.clone(),
