@@ -39,6 +39,7 @@ use crate::extract::{Context, Needs, Prepare};
 use crate::function::{AsyncFn, ExtractorFn, FnNode, Prepared};
 use crate::lifecycle::join_failure;
 use crate::names::callable_name;
+use crate::names::lock;
 use crate::output::HookOutput;
 use crate::shutdown::ShutdownTrigger;
 
@@ -224,12 +225,6 @@ pub(crate) struct Stopped {
     pub(crate) failures: Vec<NodeError>,
     /// Whether the first failure is the one that stopped the app.
     pub(crate) caused: bool,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Tasks {

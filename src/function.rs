@@ -209,13 +209,7 @@ pub(crate) struct Prepared<F: ExtractorFn<M>, M, O = ()> {
 impl<F: ExtractorFn<M>, M, O> Prepared<F, M, O> {
     /// The function, and its parameters' states: `f.call(state, cx, body)` extracts the
     /// parameters for one call and calls it.
-    pub(crate) fn parts(&self) -> (&F, &F::State) {
-        (&self.f, &self.state)
-    }
-
-    /// Like [`Prepared::parts`], with the function shared, for
-    /// [`ExtractorFn::call_blocking`].
-    pub(crate) fn shared_parts(&self) -> (&Arc<F>, &F::State) {
+    pub(crate) fn parts(&self) -> (&Arc<F>, &F::State) {
         (&self.f, &self.state)
     }
 }

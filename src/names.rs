@@ -1,6 +1,14 @@
 //! Readable names for types and functions, used in diagnostics, DOT output and logs.
 
 /// The name of `T` with module paths removed: `alloc::sync::Arc<my_app::Db>` reads `Arc<Db>`.
+/// Locks `mutex`, even if a holder panicked: what it guards here (lists of tasks, the
+/// container during the teardown) stays consistent across a panic, and shutdown must go on.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
     // Computed once per type at registration, never on the request path.
     let full = std::any::type_name::<T>();

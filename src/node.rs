@@ -262,7 +262,7 @@ where
 {
     fn build<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Entry, Rejection>> {
         Box::pin(async move {
-            let (f, state) = self.0.shared_parts();
+            let (f, state) = self.0.parts();
             into_entry::<F, M, O>(f.call_blocking(state, cx).await)
         })
     }

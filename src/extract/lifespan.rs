@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::{Context, FromContext, Needs, Prepare, Rejection};
 use crate::container::{Container, Produced, Res};
-use crate::names::short_type_name;
+use crate::names::{lock, short_type_name};
 
 /// The handle a lifespan receives to register its value and wait for shutdown.
 ///
@@ -225,29 +225,20 @@ impl Lender {
 
     /// Reads the container as it is now.
     pub(crate) fn with<R>(&self, read: impl FnOnce(&Container) -> R) -> R {
-        match self.0.lock() {
-            Ok(container) => read(&container),
-            Err(poisoned) => read(&poisoned.into_inner()),
-        }
+        read(&lock(&self.0))
     }
 
     /// The container back, once the teardown is over (a handle a teardown kept past its end
     /// keeps an empty lender).
     pub(crate) fn into_container(self) -> Container {
-        match self.0.lock() {
-            Ok(mut container) => std::mem::take(&mut *container),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+        std::mem::take(&mut *lock(&self.0))
     }
 
     /// Lets the container's handle to `value` go, if it is the only other one: the caller
     /// then owns the value. Otherwise nothing changes, and it answers whether the container
     /// still holds it.
     fn give_up<T: Send + Sync + 'static>(&self, value: &Arc<T>) -> bool {
-        let mut container = match self.0.lock() {
-            Ok(container) => container,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut container = lock(&self.0);
         let ours = container
             .get::<T>()
             .is_some_and(|held| Arc::ptr_eq(&held.0, value));

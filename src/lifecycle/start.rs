@@ -302,17 +302,9 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
         };
 
         if let Some(failed) = failed {
-            let lender = Lender::new(container);
-            let rollback = tear_down(
-                lifespans,
-                &hooks,
-                TeardownResources::Owned(&lender),
-                &trigger,
-                &settings,
-            )
-            .await;
-            let mut container = lender.into_container();
-            container.drop_in_reverse();
+            let resources = TeardownResources::Owned(Lender::new(container));
+            let rollback = tear_down(lifespans, &hooks, &resources, &trigger, &settings).await;
+            resources.drop_in_reverse();
             let error = StartupError::Failed { failed, rollback };
             tracing::error!(%error, "startup failed; what had started was torn down");
             return Err(error);

@@ -18,18 +18,18 @@ use crate::extract::{Lender, NeedKind, Prepare};
 use crate::shutdown::ShutdownTrigger;
 
 /// The resources as the teardown sees them.
-pub(super) enum TeardownResources<'a> {
+pub(super) enum TeardownResources {
     /// The container, no longer shared with requests: lifespans' teardowns may take their
     /// values back owned.
-    Owned(&'a Lender),
-    /// The container, still shared (something outlived the drain): values stay shared.
-    Shared(&'a Container),
+    Owned(Lender),
+    /// The app's state, still shared (something outlived the drain): values stay shared.
+    Shared(Arc<Live>),
 }
 
-impl TeardownResources<'_> {
+impl TeardownResources {
     fn lender(&self) -> Option<Lender> {
         match self {
-            Self::Owned(lender) => Some((*lender).clone()),
+            Self::Owned(lender) => Some(lender.clone()),
             Self::Shared(_) => None,
         }
     }
@@ -37,7 +37,15 @@ impl TeardownResources<'_> {
     fn with<R>(&self, read: impl FnOnce(&Container) -> R) -> R {
         match self {
             Self::Owned(lender) => lender.with(read),
-            Self::Shared(container) => read(container),
+            Self::Shared(live) => read(&live.container),
+        }
+    }
+
+    /// Drops the resources, last started first, if the teardown owns them; else they go
+    /// when their last holder ends.
+    pub(super) fn drop_in_reverse(self) {
+        if let Self::Owned(lender) = self {
+            lender.into_container().drop_in_reverse();
         }
     }
 }
@@ -47,7 +55,7 @@ impl TeardownResources<'_> {
 pub(super) async fn tear_down(
     lifespans: Vec<StartedLifespan>,
     hooks: &[Registration],
-    resources: TeardownResources<'_>,
+    resources: &TeardownResources,
     trigger: &ShutdownTrigger,
     settings: &Settings,
 ) -> Vec<NodeError> {
@@ -215,48 +223,37 @@ pub(super) async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
         let live = shared.live.swap(None);
         let mut failures = background.failures;
         if let (Some(Teardown { lifespans, hooks }), Some(live)) = (teardown, live) {
-            match Arc::try_unwrap(live) {
-                Ok(live) => {
-                    // Nothing serves any more: what requests were prepared with goes first,
-                    // so that the container holds the only shared handle to each value and a
-                    // teardown can take its values back owned.
-                    let Live {
-                        router,
-                        reporting,
-                        dependencies,
-                        container,
-                    } = live;
-                    drop(router);
-                    drop(reporting);
-                    drop(dependencies);
-                    let lender = Lender::new(container);
-                    let teardown = tear_down(
-                        lifespans,
-                        &hooks,
-                        TeardownResources::Owned(&lender),
-                        &shared.trigger,
-                        &shared.settings,
-                    )
-                    .await;
-                    failures.extend(teardown);
-                    drop(hooks);
-                    lender.into_container().drop_in_reverse();
+            // Nothing serves any more: what requests were prepared with goes first, so that
+            // the container holds the only shared handle to each value and a teardown can
+            // take its values back owned.
+            let resources = match Arc::try_unwrap(live) {
+                Ok(Live {
+                    router,
+                    reporting,
+                    dependencies,
+                    container,
+                }) => {
+                    drop((router, reporting, dependencies));
+                    TeardownResources::Owned(Lender::new(container))
                 }
                 Err(live) => {
                     tracing::warn!(
                         "requests still in flight hold resources; they are dropped when those end"
                     );
-                    let teardown = tear_down(
-                        lifespans,
-                        &hooks,
-                        TeardownResources::Shared(&live.container),
-                        &shared.trigger,
-                        &shared.settings,
-                    )
-                    .await;
-                    failures.extend(teardown);
+                    TeardownResources::Shared(live)
                 }
-            }
+            };
+            let teardown = tear_down(
+                lifespans,
+                &hooks,
+                &resources,
+                &shared.trigger,
+                &shared.settings,
+            )
+            .await;
+            failures.extend(teardown);
+            drop(hooks);
+            resources.drop_in_reverse();
         }
         shared
             .state
