@@ -297,6 +297,12 @@ pub(crate) trait RunNode: Send + Sync + 'static {
         shutdown: ShutdownTrigger,
         lifespan: Option<LifespanSlot>,
     ) -> NodeFuture;
+
+    /// Whether the node's function is plain (not async): its call may block, and runs on
+    /// tokio's blocking pool. Consecutive plain startup providers share one hop to it.
+    fn plain(&self) -> bool {
+        false
+    }
 }
 
 /// A request-scoped dependency, type-erased: prepared once when the app starts.

@@ -35,6 +35,9 @@ pub enum AsyncFn {}
 pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
     /// What calling the function returns: a value, or for an async function its future.
     type Returned;
+    /// Whether the function is plain (not async): such a call may block, so it runs on
+    /// tokio's blocking pool.
+    const PLAIN: bool;
     /// What the call gives once awaited.
     type Output: Send + 'static;
     /// What the parameters prepare once, before the node's first call.
@@ -66,11 +69,35 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
 }
 
+thread_local! {
+    /// Set while [`on_this_blocking_thread`] runs: a plain call then runs in place, because the
+    /// thread is already one of the blocking pool's.
+    static ON_A_BLOCKING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `work` (on a thread of tokio's blocking pool) so that the plain calls it makes run in
+/// place instead of hopping to another pool thread: consecutive plain startup providers then
+/// cost one hop between them all, not one each.
+pub(crate) fn on_this_blocking_thread<R>(work: impl FnOnce() -> R) -> R {
+    /// Clears the flag however `work` ends, a panic included.
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            ON_A_BLOCKING_THREAD.set(self.0);
+        }
+    }
+    let _reset = Reset(ON_A_BLOCKING_THREAD.replace(true));
+    work()
+}
+
 /// Runs a plain function's call on tokio's blocking pool and waits for it; its panic is raised
 /// again in the waiting task.
 async fn on_blocking_pool<R: Send + 'static>(
     call: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, Rejection> {
+    if ON_A_BLOCKING_THREAD.get() {
+        return Ok(call());
+    }
     match tokio::task::spawn_blocking(call).await {
         Ok(output) => Ok(output),
         Err(join) => match join.try_into_panic() {
@@ -106,6 +133,7 @@ macro_rules! impl_extractor_fn {
             $($Last: FromRequest<$Mk>, $Mk: 'static,)?
         {
             type Returned = $R;
+            const PLAIN: bool = impl_extractor_fn!(@plain $form);
             type Output = impl_extractor_fn!(@output $form $R);
             type State = ($(<$T as FromContext>::State,)* $(<$Last as FromRequest<$Mk>>::State,)?);
 
@@ -142,6 +170,8 @@ macro_rules! impl_extractor_fn {
             }
         }
     };
+    (@plain SyncFn) => { true };
+    (@plain AsyncFn) => { false };
     (@last) => { () };
     (@last $Mk:ident) => { $Mk };
     (@output SyncFn $R:ident) => { $R };

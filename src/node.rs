@@ -230,6 +230,10 @@ where
         let state = F::prepare(prepare);
         Box::pin(async move { self.invoke(state, shutdown, lifespan).await })
     }
+
+    fn plain(&self) -> bool {
+        F::PLAIN
+    }
 }
 
 impl<F, M, O> DependencyNode for FnNode<F, M, O>

@@ -270,3 +270,100 @@ async fn blocking_on_anything_but_a_dependency_is_a_validation_problem() {
     assert!(message.contains("App::blocking"), "{message}");
     assert!(message.contains("config"), "{message}");
 }
+
+/// Consecutive plain providers run one after another on one blocking thread: each is prepared
+/// against what the ones before it registered, and a failure stops the run there.
+#[tokio::test]
+async fn a_run_of_plain_providers_sees_each_value_in_turn_and_stops_at_a_failure() {
+    let log = Log::new();
+    let (l1, l2, l3, l4) = (log.clone(), log.clone(), log.clone(), log.clone());
+    let error = App::new()
+        .on_startup(move || {
+            l1.push("start A");
+            Ok::<_, Infallible>(A(l1.tracked("A")))
+        })
+        .on_startup(move |_: Res<A>| {
+            l2.push("start B");
+            Ok::<_, Infallible>(B(l2.tracked("B")))
+        })
+        .on_startup(move |_: Res<B>| -> Result<u8, &'static str> {
+            l3.push("start u8");
+            Err("the config names no region")
+        })
+        .named("region")
+        .on_startup(move || -> Result<u16, Infallible> {
+            l4.push("start u16");
+            Ok(1)
+        })
+        .start()
+        .await
+        .unwrap_err();
+    let StartupError::Failed { failed, rollback } = &error else {
+        panic!("expected a failed start, got {error}");
+    };
+    assert_eq!(failed.node(), "region");
+    assert!(
+        error.to_string().contains("the config names no region"),
+        "{error}"
+    );
+    assert!(rollback.is_empty());
+    // The provider after the failure never ran; the two before it are dropped in reverse.
+    assert_eq!(
+        log.take(),
+        ["start A", "start B", "start u8", "drop B", "drop A"]
+    );
+}
+
+/// A plain provider keeps its own timeout inside a run, even when the provider before it has
+/// none: the run is abandoned at its deadline, what started is rolled back at once, and the
+/// providers after it never run.
+#[tokio::test]
+async fn a_plain_provider_past_its_timeout_inside_a_run_is_abandoned() {
+    let log = Log::new();
+    let (release, blocked) = mpsc::channel::<()>();
+    let blocked = Arc::new(Mutex::new(blocked));
+    let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+    let error = App::new()
+        .startup_timeout(None)
+        .on_startup(move || {
+            // No timeout of its own, and it runs past the next one's limit: the watchdog must
+            // still wake for the next one.
+            std::thread::sleep(Duration::from_millis(120));
+            Ok::<_, Infallible>(A(l1.tracked("A")))
+        })
+        .on_startup(move |_: Res<A>| {
+            let _ = blocked.lock().unwrap().recv_timeout(NEVER);
+            l2.push("the blocking call returned");
+            Ok::<_, Infallible>(B(l2.tracked("B")))
+        })
+        .named("slow index build")
+        .timeout(Duration::from_millis(50))
+        .on_startup(move || -> Result<u8, Infallible> {
+            l3.push("start u8");
+            Ok(1)
+        })
+        .start()
+        .await
+        .unwrap_err();
+    let StartupError::Failed { failed, .. } = &error else {
+        panic!("expected a failed start, got {error}");
+    };
+    assert_eq!(failed.node(), "slow index build");
+    assert!(
+        matches!(failed.failure(), Failure::Timeout(limit) if *limit == Duration::from_millis(50))
+    );
+    // Rolled back while the call still blocks: `A`'s container copy is dropped; the call's own
+    // `Res<A>` goes when it returns.
+    assert!(log.take().is_empty());
+    release.send(()).unwrap();
+    for _ in 0..1000 {
+        if log.entries().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        log.take(),
+        ["the blocking call returned", "drop A", "drop B"]
+    );
+}

@@ -9,6 +9,7 @@
 //!
 //! What happens to one request, from admission to its response, is in [`crate::edge`].
 
+mod plain;
 mod start;
 mod stop;
 

@@ -12,6 +12,7 @@ use futures_util::FutureExt;
 use tokio::sync::{oneshot, watch, Notify, OnceCell};
 use tracing::Instrument;
 
+use super::plain;
 use super::stop::{tear_down, TeardownResources};
 use super::{
     elapsed_ms, join_failure, watch_for_trigger, with_timeout, BodyLimits, LifecycleState,
@@ -277,8 +278,36 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
         } else {
             let mut failed = None;
             let abandoned = Abandoned::default();
-            for &index in &plan.startup {
+            let order = &plan.startup;
+            let mut at = 0;
+            while let Some(&index) = order.get(at) {
                 let registration = &registrations[index];
+                if plain::joins_a_run(registration) {
+                    let length = order[at..]
+                        .iter()
+                        .take_while(|&&index| plain::joins_a_run(&registrations[index]))
+                        .count();
+                    let run = &order[at..at + length];
+                    at += length;
+                    let ended = plain::start_run(
+                        &blueprint,
+                        run,
+                        &mut container,
+                        &trigger,
+                        settings.startup_timeout,
+                    )
+                    .await;
+                    if let plain::RunEnded::Failed(index, failure) = ended {
+                        failed = Some(NodeError::new(
+                            registrations[index].name.clone(),
+                            Stage::Startup,
+                            failure,
+                        ));
+                        break;
+                    }
+                    continue;
+                }
+                at += 1;
                 let run = start_node(
                     registration,
                     &container,

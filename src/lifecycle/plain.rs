@@ -1,0 +1,247 @@
+//! Consecutive plain startup providers on one blocking thread.
+//!
+//! A plain (not async) provider may block, so it never runs on the runtime's threads. Sending
+//! each one to tokio's blocking pool on its own costs two thread hand-offs per provider, which
+//! for a trivial provider is some fifty times its own cost. When the startup order reaches a
+//! run of plain providers (one after another, as sequential startup runs them), the whole run
+//! goes to one pool thread instead: it prepares each provider against the container, calls it
+//! in place and registers what it gives, then goes on to the next.
+//!
+//! Each provider keeps its own timeout. The call blocks its thread, so the timeout cannot be
+//! raced against the call there; a watchdog on the runtime reads which provider is running and
+//! since when, and wakes at that provider's deadline (or, between providers, after the shortest
+//! timeout of the run). A provider past its deadline is abandoned as before: startup fails with
+//! [`Failure::Timeout`], the engine takes the container back and rolls back at once, and the
+//! thread, when the call finally returns, drops what it gave and stops.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{elapsed_ms, join_failure};
+use crate::blueprint::{Blueprint, Body, Kind, Registration};
+use crate::container::Container;
+use crate::error::Failure;
+use crate::extract::Prepare;
+use crate::function::on_this_blocking_thread;
+use crate::names::lock;
+use crate::shutdown::ShutdownTrigger;
+
+/// Whether a startup node joins a run of plain providers: a provider (not a lifespan, whose
+/// setup is a task of its own) whose function is plain.
+pub(super) fn joins_a_run(registration: &Registration) -> bool {
+    match &registration.body {
+        Body::Run(node) => registration.kind == Kind::Provider && node.plain(),
+        _ => false,
+    }
+}
+
+/// How a run of plain providers ended.
+pub(super) enum RunEnded {
+    /// Every provider started and registered what it gave.
+    Started,
+    /// The provider at this index of the blueprint failed (an error, a panic or its timeout);
+    /// the ones before it started.
+    Failed(usize, Failure),
+}
+
+/// What the thread and the watchdog share.
+struct Shared {
+    /// The engine's container while the run uses it; `None` once the engine took it back
+    /// (a provider timed out), which tells the thread to stop.
+    container: Mutex<Option<Container>>,
+    /// The provider being called, if any, and the watchdog's verdict on it.
+    calling: Mutex<Calling>,
+}
+
+#[derive(Default)]
+struct Calling {
+    /// The provider's index in the blueprint, its deadline and when it began, while its call
+    /// runs.
+    now: Option<(usize, Option<tokio::time::Instant>, Instant)>,
+    /// Set by the watchdog: the call ran past its deadline and was abandoned.
+    abandoned: bool,
+}
+
+/// Starts `run` (indices of plain providers, in startup order) on one blocking thread, each
+/// prepared against `container` as the ones before it left it.
+pub(super) async fn start_run(
+    blueprint: &Arc<Blueprint>,
+    run: &[usize],
+    container: &mut Container,
+    trigger: &ShutdownTrigger,
+    default_timeout: Option<Duration>,
+) -> RunEnded {
+    let shared = Arc::new(Shared {
+        container: Mutex::new(Some(std::mem::take(container))),
+        calling: Mutex::new(Calling::default()),
+    });
+    let timeout_of = |index: usize| blueprint.registrations[index].timeout.or(default_timeout);
+    // Between two calls the watchdog waits this long: no provider of the run can reach its
+    // deadline sooner than that after the watchdog last looked.
+    let shortest = run.iter().filter_map(|&index| timeout_of(index)).min();
+    let mut thread = tokio::task::spawn_blocking({
+        let (blueprint, run, shared, trigger) = (
+            Arc::clone(blueprint),
+            run.to_vec(),
+            Arc::clone(&shared),
+            trigger.clone(),
+        );
+        // The thread logs where the engine does: to its subscriber (which may be this
+        // thread's own default), inside the startup's span.
+        let dispatch = tracing::dispatcher::get_default(|dispatch| dispatch.clone());
+        let parent = tracing::Span::current();
+        move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                parent.in_scope(|| {
+                    on_this_blocking_thread(|| {
+                        call_each(&blueprint, &run, &shared, &trigger, default_timeout)
+                    })
+                })
+            })
+        }
+    });
+    let ended = loop {
+        let wake = match lock(&shared.calling).now {
+            Some((_, Some(deadline), _)) => Some(deadline),
+            _ => shortest.map(|limit| tokio::time::Instant::now() + limit),
+        };
+        tokio::select! {
+            biased;
+            joined = &mut thread => break match joined {
+                Ok(ended) => ended,
+                // `call_each` catches every panic of a provider; this is the runtime shutting
+                // down under the run.
+                Err(join) => {
+                    let index = lock(&shared.calling).now.map_or(run[0], |(index, ..)| index);
+                    RunEnded::Failed(index, join_failure(join))
+                }
+            },
+            () = sleep_until(wake) => {
+                if let Some((index, limit)) = abandon_if_late(&shared, blueprint, default_timeout) {
+                    break RunEnded::Failed(index, Failure::Timeout(limit));
+                }
+            }
+        }
+    };
+    // The thread ended, or the call it runs was abandoned (it will find no container when it
+    // returns, and stop): either way the container is the engine's again.
+    *container = lock(&shared.container).take().unwrap_or_default();
+    ended
+}
+
+/// The watchdog's look: if the provider being called is past its deadline, marks the call
+/// abandoned, logs its timeout in its span, and returns the provider and its limit.
+fn abandon_if_late(
+    shared: &Shared,
+    blueprint: &Blueprint,
+    default_timeout: Option<Duration>,
+) -> Option<(usize, Duration)> {
+    let mut calling = lock(&shared.calling);
+    let (index, Some(deadline), began) = calling.now? else {
+        return None;
+    };
+    if tokio::time::Instant::now() < deadline {
+        return None;
+    }
+    calling.abandoned = true;
+    let registration = &blueprint.registrations[index];
+    let limit = registration.timeout.or(default_timeout).unwrap_or_default();
+    let span =
+        tracing::info_span!("roadie.start", node = %registration.name, kind = ?registration.kind);
+    span.in_scope(|| {
+        tracing::error!(
+            elapsed_ms = elapsed_ms(began),
+            error = %Failure::Timeout(limit),
+            "failed to start"
+        );
+    });
+    Some((index, limit))
+}
+
+/// Waits until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The blocking thread's side: each provider in turn, prepared, called in place and its value
+/// registered, until one fails or the engine abandons the run.
+fn call_each(
+    blueprint: &Blueprint,
+    run: &[usize],
+    shared: &Shared,
+    trigger: &ShutdownTrigger,
+    default_timeout: Option<Duration>,
+) -> RunEnded {
+    let handle = tokio::runtime::Handle::current();
+    for &index in run {
+        let registration = &blueprint.registrations[index];
+        let Body::Run(node) = &registration.body else {
+            unreachable!("a run holds providers only");
+        };
+        let span = tracing::info_span!("roadie.start", node = %registration.name, kind = ?registration.kind);
+        let _entered = span.enter();
+        let began = Instant::now();
+        let call = {
+            let container = lock(&shared.container);
+            let Some(container) = container.as_ref() else {
+                return RunEnded::Started; // abandoned: the engine has its answer already
+            };
+            node.call(
+                &Prepare {
+                    container,
+                    dependencies: None,
+                },
+                trigger.clone(),
+            )
+        };
+        let deadline = registration
+            .timeout
+            .or(default_timeout)
+            .map(|limit| tokio::time::Instant::now() + limit);
+        lock(&shared.calling).now = Some((index, deadline, began));
+        // The function runs in place here. Its parameters are ready at once (a resource, the
+        // shutdown handle), so one poll ends the call; an extractor that has to wait is
+        // driven to its end by the runtime's handle.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut call = call;
+            match call
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+            {
+                std::task::Poll::Ready(result) => result,
+                std::task::Poll::Pending => handle.block_on(call),
+            }
+        }))
+        .unwrap_or_else(|panic| Err(Failure::from_panic(panic)));
+        {
+            let mut calling = lock(&shared.calling);
+            if calling.abandoned {
+                // Past its deadline: the engine reported the timeout and rolled back; what
+                // the call gave is dropped here, now that it returned.
+                return RunEnded::Started;
+            }
+            calling.now = None;
+        }
+        match result {
+            Ok(produced) => {
+                if let Some(produced) = produced {
+                    let mut container = lock(&shared.container);
+                    match container.as_mut() {
+                        Some(container) => produced.insert_into(container),
+                        None => return RunEnded::Started,
+                    }
+                }
+                tracing::debug!(elapsed_ms = elapsed_ms(began), "started");
+            }
+            Err(failure) => {
+                tracing::error!(elapsed_ms = elapsed_ms(began), error = %failure, "failed to start");
+                return RunEnded::Failed(index, failure);
+            }
+        }
+    }
+    RunEnded::Started
+}
