@@ -379,7 +379,7 @@ where
                             let mut cx = Context {
                                 request: Some(RequestContext {
                                     parts: &mut parts,
-                                    params: &params,
+                                    params: &mut params,
                                     scope: &mut scope,
                                 }),
                                 lifespan: None,
@@ -544,9 +544,11 @@ fn wrapped(
     live: &Arc<Live>,
     endpoint: Endpoint,
     parts: http::request::Parts,
-    params: Params,
+    mut params: Params,
     body: Bytes,
 ) -> BoxFuture<'static, Response> {
+    // The middleware own the request, and may change its path.
+    params.own(parts.uri.path());
     let scope = Scope::new(Arc::clone(&live.dependencies));
     let (pending, back) = Pending::new(endpoint, params, scope, admitted.trigger().clone());
     let request = Request {
@@ -575,7 +577,7 @@ fn wrapped(
 pub(crate) async fn call_handler(
     handler: &dyn PreparedHandler,
     parts: &mut http::request::Parts,
-    params: &Params,
+    params: &mut Params,
     scope: &mut Scope,
     shutdown: &ShutdownTrigger,
     body: Bytes,
