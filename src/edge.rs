@@ -83,15 +83,18 @@ pub(crate) type Refused = Box<Response>;
 pub(crate) type Held = Option<OwnedSemaphorePermit>;
 
 impl IncomingBody for Bytes {
-    async fn read(
+    #[inline]
+    fn read(
         self,
         _parts: &http::request::Parts,
         limits: &BodyLimits,
-    ) -> Result<(Bytes, Held), Refused> {
-        if self.len() > limits.size {
-            return Err(Box::new(too_large(limits.size)));
-        }
-        Ok((self, None))
+    ) -> impl Future<Output = Result<(Bytes, Held), Refused>> + Send {
+        // Ready at once: no state machine to make and poll.
+        std::future::ready(if self.len() > limits.size {
+            Err(Box::new(too_large(limits.size)))
+        } else {
+            Ok((self, None))
+        })
     }
 
     fn into_body(self) -> Body {
@@ -325,8 +328,11 @@ where
             };
         }
     }
-    if let Some(response) = readiness(running, request.uri().path()) {
-        return response;
+    // Asked here, so that an app without a readiness route pays no call for it.
+    if running.settings().readiness_path.is_some() {
+        if let Some(response) = readiness(running, request.uri().path()) {
+            return response;
+        }
     }
     let head = request.method() == Method::HEAD;
     let Some(admitted) = running.admit() else {
@@ -344,16 +350,18 @@ where
     };
     let draining = running.is_draining() && request.version() <= Version::HTTP_11;
     let (mut parts, body) = request.into_parts();
-    let Some(live) = admitted.live() else {
+    let live = admitted.live();
+    let Some(live) = &*live else {
         // Stopped since it was admitted: the body is not read.
         return stopped();
     };
     // Kept for error observers only when there are some; boxed, so that an app without
     // them carries a pointer.
-    let asked = live
-        .reporting
-        .observes()
-        .then(|| Box::new((parts.method.clone(), parts.uri.clone())));
+    let asked = if live.reporting.observes() {
+        Some(Box::new((parts.method.clone(), parts.uri.clone())))
+    } else {
+        None
+    };
     let target = parts
         .uri
         .path_and_query()
@@ -390,10 +398,13 @@ where
                                 .await
                         };
                         let response = result.unwrap_or_else(|panic| panicked(&parts, panic));
-                        scope.finish(outcome(&response)).await;
+                        // Most requests acquire nothing: no release future to make and poll.
+                        if scope.holds_anything() {
+                            scope.finish(outcome(&response)).await;
+                        }
                         response
                     }
-                    lookup => dispatch(&admitted, &live, lookup, parts, params, body).await,
+                    lookup => dispatch(&admitted, live, lookup, parts, params, body).await,
                 };
                 drop(held);
                 response
@@ -480,7 +491,7 @@ fn readiness(running: &Running, path: &str) -> Option<Response> {
 /// router's own answer (`404`, `405`...), or a route inside its middleware, each in a request
 /// scope whose releases are told how the request ended.
 fn dispatch<'a>(
-    admitted: &'a Admitted,
+    admitted: &'a Admitted<'_>,
     live: &'a Arc<Live>,
     lookup: Lookup<'_>,
     parts: http::request::Parts,
@@ -512,7 +523,7 @@ fn dispatch<'a>(
 
 /// The router's own answer, inside the app-wide middleware if there are some.
 fn around<'a>(
-    admitted: &'a Admitted,
+    admitted: &'a Admitted<'_>,
     live: &'a Arc<Live>,
     response: Response,
     parts: http::request::Parts,
@@ -540,7 +551,7 @@ fn around<'a>(
 /// chain's (boxed) call and is small to box. Boxed, so that `dispatch`'s future, which every
 /// request of an app without middleware carries, is no larger for it.
 fn wrapped(
-    admitted: &Admitted,
+    admitted: &Admitted<'_>,
     live: &Arc<Live>,
     endpoint: Endpoint,
     parts: http::request::Parts,

@@ -52,6 +52,7 @@ pub(crate) struct Params {
 impl Params {
     /// Adds the parameter `name`, whose value is `path[start..end]` as it is in the path (an
     /// escape that is not UTF-8 is replaced when it is decoded).
+    #[inline]
     pub(crate) fn push(&mut self, name: &'static str, path: &str, start: usize, end: usize) {
         let raw = path.get(start..end).unwrap_or_default();
         // A plain loop: values are short, and most have no escape.
@@ -60,6 +61,12 @@ impl Params {
             self.spans.push((name, start, end));
             return;
         }
+        self.push_owned(name, path, raw, escaped);
+    }
+
+    /// Adds a parameter whose value is copied out of the path: decoded, or after others
+    /// were.
+    fn push_owned(&mut self, name: &'static str, path: &str, raw: &str, escaped: bool) {
         self.own(path);
         let start = self.text.len();
         if escaped {
@@ -106,6 +113,7 @@ impl<'p> ParamValues<'p> {
     }
 
     /// The name and value of the parameter at `index`, in path order.
+    #[inline]
     pub(crate) fn get(&self, index: usize) -> Option<(&'p str, &'p str)> {
         let &(name, start, end) = self.params.spans.get(index)?;
         let value = if self.params.owned {
