@@ -54,19 +54,27 @@ impl Params {
     /// escape that is not UTF-8 is replaced when it is decoded).
     #[inline]
     pub(crate) fn push(&mut self, name: &'static str, path: &str, start: usize, end: usize) {
-        let raw = path.get(start..end).unwrap_or_default();
-        // A plain loop: values are short, and most have no escape.
-        let escaped = raw.bytes().any(|byte| byte == b'%');
+        // Bytes, not text: looking for `%` needs no check of where the value starts and ends.
+        let raw = path.as_bytes().get(start..end).unwrap_or_default();
+        let escaped = raw.contains(&b'%');
         if !escaped && !self.owned {
             self.spans.push((name, start, end));
             return;
         }
-        self.push_owned(name, path, raw, escaped);
+        self.push_owned(name, path, start, end, escaped);
     }
 
     /// Adds a parameter whose value is copied out of the path: decoded, or after others
     /// were.
-    fn push_owned(&mut self, name: &'static str, path: &str, raw: &str, escaped: bool) {
+    fn push_owned(
+        &mut self,
+        name: &'static str,
+        path: &str,
+        start: usize,
+        end: usize,
+        escaped: bool,
+    ) {
+        let raw = path.get(start..end).unwrap_or_default();
         self.own(path);
         let start = self.text.len();
         if escaped {
