@@ -176,7 +176,7 @@ impl Pending {
         Context {
             request: Some(RequestContext {
                 parts,
-                params: &self.params,
+                params: &mut self.params,
                 scope: &mut self.scope,
             }),
             lifespan: None,

@@ -22,8 +22,22 @@ struct Endpoint {
     allow: HeaderValue,
     /// `allow`, with `OPTIONS`: what the router's answer to `OPTIONS` lists.
     options: HeaderValue,
-    /// The names of the path's parameters, in path order.
-    names: Vec<&'static str>,
+    /// Where the path's parameters are in a path it matches.
+    pattern: Vec<Step>,
+}
+
+/// One step through a path that matched a pattern, to where its parameters are: matchit
+/// has found the route, and the pattern tells where each parameter starts and ends, so
+/// that they are not read back (and checked again) from matchit's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Static text of this many bytes (the pattern's, with `{{` and `}}` unescaped): the
+    /// path has it as it is.
+    Skip(usize),
+    /// A parameter (`{id}`): up to the next `/`, or to the end of the path.
+    Segment(&'static str),
+    /// A catch-all parameter (`{*rest}`): the rest of the path.
+    Rest(&'static str),
 }
 
 /// What the router found for a request.
@@ -96,27 +110,39 @@ const REGISTERED: &[&str] = &[
     "VERSION-CONTROL",
 ];
 
-/// The names of a path pattern's parameters (`{id}`, `{*rest}`), in path order, interned: a
-/// name is leaked once per process however many times the app starts, so that each request's
-/// parameters can name theirs without an allocation.
-fn param_names(path: &str) -> Vec<&'static str> {
+/// The steps to a path pattern's parameters (`{id}`, `{*rest}`), in path order, their names
+/// interned: a name is leaked once per process however many times the app starts, so that
+/// each request's parameters can name theirs without an allocation.
+fn pattern(path: &str) -> Vec<Step> {
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let mut interned = match NAMES.get_or_init(Mutex::default).lock() {
         Ok(names) => names,
         Err(poisoned) => poisoned.into_inner(),
     };
-    let mut names = Vec::new();
+    let mut steps = Vec::new();
+    // Static text seen since the last parameter, in bytes of the path.
+    let mut skip = 0;
     let mut rest = path;
-    while let Some(open) = rest.find('{') {
-        // `{{` is a literal brace.
-        if rest[open + 1..].starts_with('{') {
-            rest = &rest[open + 2..];
+    while let Some(at) = rest.find(['{', '}']) {
+        skip += at;
+        rest = &rest[at..];
+        // `{{` and `}}` are a literal brace.
+        if rest.starts_with("{{") || rest.starts_with("}}") {
+            skip += 1;
+            rest = &rest[2..];
             continue;
         }
-        let Some(close) = rest[open..].find('}') else {
-            break;
+        let Some(close) = rest.find('}').filter(|_| rest.starts_with('{')) else {
+            // Not a parameter (matchit accepted the pattern, so this is not reached).
+            skip += 1;
+            rest = &rest[1..];
+            continue;
         };
-        let name = rest[open + 1..open + close].trim_start_matches('*');
+        let name = &rest[1..close];
+        let (name, catch_all) = match name.strip_prefix('*') {
+            Some(name) => (name, true),
+            None => (name, false),
+        };
         let name = match interned.get(name) {
             Some(&name) => name,
             None => {
@@ -125,10 +151,18 @@ fn param_names(path: &str) -> Vec<&'static str> {
                 leaked
             }
         };
-        names.push(name);
-        rest = &rest[open + close + 1..];
+        if skip > 0 {
+            steps.push(Step::Skip(skip));
+            skip = 0;
+        }
+        steps.push(if catch_all {
+            Step::Rest(name)
+        } else {
+            Step::Segment(name)
+        });
+        rest = &rest[close + 1..];
     }
-    names
+    steps
 }
 
 /// Prepares each middleware once, however many routes it wraps.
@@ -244,7 +278,7 @@ impl Router {
                     allow,
                     options,
                     methods,
-                    names: param_names(&path),
+                    pattern: pattern(&path),
                 });
             }
         }
@@ -293,10 +327,29 @@ impl Router {
             .or_else(|| endpoint.methods.iter().find(|(m, _)| m == lookup));
         match handler {
             Some((_, route)) => {
-                // matchit gives the parameters in path order, as `names` has them.
-                for (&name, (key, value)) in endpoint.names.iter().zip(matched.params.iter()) {
-                    debug_assert_eq!(name, key, "path parameters come in path order");
-                    params.push(name, value);
+                let mut at = 0;
+                let mut index = 0;
+                for step in &endpoint.pattern {
+                    let (name, end) = match *step {
+                        Step::Skip(len) => {
+                            at += len;
+                            continue;
+                        }
+                        Step::Segment(name) => {
+                            let rest = path.as_bytes().get(at..).unwrap_or_default();
+                            let len = rest.iter().position(|&byte| byte == b'/');
+                            (name, len.map_or(path.len(), |len| at + len))
+                        }
+                        Step::Rest(name) => (name, path.len()),
+                    };
+                    debug_assert_eq!(
+                        matched.params.iter().nth(index),
+                        path.get(at..end).map(|value| (name, value)),
+                        "the pattern finds each parameter where matchit did"
+                    );
+                    params.push(name, path, at, end);
+                    at = end;
+                    index += 1;
                 }
                 Lookup::Handler(route)
             }

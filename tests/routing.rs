@@ -1,8 +1,9 @@
 //! Routing: method helpers, typed path parameters, 404, 405 with `Allow`, HEAD, wildcards and
 //! route conflicts found at start.
 
+use roadie::extract::{Context, FromContext, Needs, Prepare};
 use roadie::prelude::*;
-use roadie::StartupError;
+use roadie::{StartupError, Uri};
 
 fn crud_app() -> App {
     App::new()
@@ -57,6 +58,68 @@ async fn path_parameters_are_percent_decoded() {
     );
     let response = app.execute(Request::get("/files/a%20b%2Fc")).await;
     assert_eq!(response.text(), "a b/c");
+}
+
+#[tokio::test]
+async fn each_path_parameter_is_read_where_its_pattern_puts_it() {
+    let app = App::new().get(
+        "/users/{id}/posts/{slug}/{*rest}",
+        |Path((id, slug, rest)): Path<(u64, String, String)>| async move {
+            format!("{id}|{slug}|{rest}")
+        },
+    );
+    // The second value is decoded, the first and the last are not.
+    let response = app
+        .execute(Request::get("/users/7/posts/hello%20there/a/b%2Fc"))
+        .await;
+    assert_eq!(response.text(), "7|hello there|a/b/c");
+    let response = app.execute(Request::get("/users/8/posts/x/y")).await;
+    assert_eq!(response.text(), "8|x|y");
+}
+
+#[tokio::test]
+async fn a_literal_brace_in_a_pattern_is_one_byte_of_the_path() {
+    let app = App::new().get("/{{raw}}/{id}", |Path(id): Path<String>| async move { id });
+    let response = app.execute(Request::get("/%7Braw%7D/x")).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "matchit sees the path as sent"
+    );
+    let response = app.execute(Request::get("/{raw}/abc")).await;
+    assert_eq!(response.text(), "abc");
+}
+
+/// An extractor that sends the request elsewhere, as a rewriting one might.
+struct Rewrite;
+
+impl FromContext for Rewrite {
+    type State = ();
+
+    fn describe(needs: &mut Needs) {
+        needs.request_part("Rewrite");
+    }
+
+    fn prepare(_cx: &Prepare<'_>) -> Self::State {}
+
+    async fn from_context(_state: &(), cx: &mut Context<'_>) -> Result<Self, Rejection> {
+        if let Some(parts) = cx.parts_mut() {
+            parts.uri = Uri::from_static("/elsewhere/entirely/and/longer");
+        }
+        Ok(Rewrite)
+    }
+}
+
+#[tokio::test]
+async fn path_parameters_are_those_of_the_path_that_was_routed() {
+    let app = App::new().get(
+        "/users/{id}/{name}",
+        |_: Rewrite, uri: Uri, Path((id, name)): Path<(u64, String)>| async move {
+            format!("{id} {name} {}", uri.path())
+        },
+    );
+    let response = app.execute(Request::get("/users/42/ada")).await;
+    assert_eq!(response.text(), "42 ada /elsewhere/entirely/and/longer");
 }
 
 #[tokio::test]

@@ -32,55 +32,114 @@ use crate::scope::{DependencyIndex, Scope};
 use crate::shutdown::ShutdownTrigger;
 
 /// Path parameters of a matched route, percent-decoded, in path order. The names are the
-/// route's, interned once when the router is built; the values are decoded from the request's
-/// path into one buffer. A route's few short parameters fit inline: reading them allocates
-/// nothing.
+/// route's, interned once when the router is built. A value without `%` is read where it is,
+/// in the request's path, by its place there: routing copies nothing and checks nothing
+/// again. Before anything can change the path (a middleware, which owns the request, or
+/// [`Context::parts_mut`]), the values are copied out ([`Params::own`]); a value that must be
+/// decoded is copied out with the others at once.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Params {
-    /// Each parameter's name, and where its value ends in `text`.
-    ends: SmallVec<[(&'static str, usize); 2]>,
-    /// The values, one after another: only whole `str`s are pushed, so any range between two
-    /// ends is UTF-8.
+    /// Each parameter's name, and where its value starts and ends: in the request's path, or
+    /// in `text` once the values are `owned`.
+    spans: SmallVec<[(&'static str, usize, usize); 2]>,
+    /// The values copied out of the path, one after another: only whole `str`s are pushed,
+    /// so any span of it is UTF-8. A route's few short parameters fit inline.
     text: SmallVec<[u8; 24]>,
+    /// Whether the values are in `text` rather than in the path.
+    owned: bool,
 }
 
 impl Params {
-    /// Adds the parameter `name` with its value as it is in the path, percent-decoded (an
-    /// escape that is not UTF-8 is replaced).
-    pub(crate) fn push(&mut self, name: &'static str, raw: &str) {
-        // A plain loop: values are short, and most have no escape.
-        if raw.bytes().any(|byte| byte == b'%') {
+    /// Adds the parameter `name`, whose value is `path[start..end]` as it is in the path (an
+    /// escape that is not UTF-8 is replaced when it is decoded).
+    #[inline]
+    pub(crate) fn push(&mut self, name: &'static str, path: &str, start: usize, end: usize) {
+        // Bytes, not text: looking for `%` needs no check of where the value starts and ends.
+        let raw = path.as_bytes().get(start..end).unwrap_or_default();
+        let escaped = raw.contains(&b'%');
+        if !escaped && !self.owned {
+            self.spans.push((name, start, end));
+            return;
+        }
+        self.push_owned(name, path, start, end, escaped);
+    }
+
+    /// Adds a parameter whose value is copied out of the path: decoded, or after others
+    /// were.
+    fn push_owned(
+        &mut self,
+        name: &'static str,
+        path: &str,
+        start: usize,
+        end: usize,
+        escaped: bool,
+    ) {
+        let raw = path.get(start..end).unwrap_or_default();
+        self.own(path);
+        let start = self.text.len();
+        if escaped {
             let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
             self.text.extend_from_slice(decoded.as_bytes());
         } else {
-            // Byte by byte: a short value costs less so than a call to copy it.
-            self.text.extend(raw.bytes());
+            self.text.extend_from_slice(raw.as_bytes());
         }
-        self.ends.push((name, self.text.len()));
+        self.spans.push((name, start, self.text.len()));
     }
 
+    /// Copies the values out of `path`, the request's path they were read from, so that they
+    /// no longer depend on it; once is enough.
+    pub(crate) fn own(&mut self, path: &str) {
+        if self.owned {
+            return;
+        }
+        self.owned = true;
+        for (_, start, end) in &mut self.spans {
+            let value = path.get(*start..*end).unwrap_or_default();
+            *start = self.text.len();
+            self.text.extend_from_slice(value.as_bytes());
+            *end = self.text.len();
+        }
+    }
+
+    /// The values, read from `path`: the path of the request they were found in.
+    pub(crate) fn read<'p>(&'p self, path: &'p str) -> ParamValues<'p> {
+        ParamValues { params: self, path }
+    }
+}
+
+/// A request's path parameters, with the path they are read from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParamValues<'p> {
+    params: &'p Params,
+    path: &'p str,
+}
+
+impl<'p> ParamValues<'p> {
     /// How many parameters there are.
     pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+        self.params.spans.len()
     }
 
     /// The name and value of the parameter at `index`, in path order.
-    pub(crate) fn get(&self, index: usize) -> Option<(&str, &str)> {
-        let &(name, end) = self.ends.get(index)?;
-        let start = match index {
-            0 => 0,
-            index => self.ends[index - 1].1,
+    #[inline]
+    pub(crate) fn get(&self, index: usize) -> Option<(&'p str, &'p str)> {
+        let &(name, start, end) = self.params.spans.get(index)?;
+        let value = if self.params.owned {
+            // Always UTF-8 (see `text`); checked again rather than trusted, as the crate has
+            // no `unsafe`.
+            std::str::from_utf8(&self.params.text[start..end]).unwrap_or_default()
+        } else {
+            // A slice of the path between two places the router found in it: no check of
+            // the text itself.
+            self.path.get(start..end).unwrap_or_default()
         };
-        // Always UTF-8 (see `text`); checked again rather than trusted, as the crate has no
-        // `unsafe`: a few instructions for a short value.
-        let value = std::str::from_utf8(&self.text[start..end]).unwrap_or_default();
         Some((name, value))
     }
 
     /// Each parameter's name and value, in path order.
-    pub(crate) fn iter(&self) -> ParamsIter<'_> {
+    pub(crate) fn iter(&self) -> ParamsIter<'p> {
         ParamsIter {
-            params: self,
+            params: *self,
             index: 0,
         }
     }
@@ -89,7 +148,7 @@ impl Params {
 /// The path parameters' names and values, in path order.
 #[derive(Debug, Clone)]
 pub(crate) struct ParamsIter<'p> {
-    params: &'p Params,
+    params: ParamValues<'p>,
     index: usize,
 }
 
@@ -265,7 +324,8 @@ impl fmt::Debug for Context<'_> {
 
 pub(crate) struct RequestContext<'a> {
     pub(crate) parts: &'a mut http::request::Parts,
-    pub(crate) params: &'a Params,
+    /// Read from `parts`' path until something could change it (see [`Params::own`]).
+    pub(crate) params: &'a mut Params,
     pub(crate) scope: &'a mut Scope,
 }
 
@@ -290,7 +350,11 @@ impl<'a> Context<'a> {
 
     /// The request's head, mutably, when called for a request.
     pub fn parts_mut(&mut self) -> Option<&mut http::request::Parts> {
-        self.request.as_mut().map(|r| &mut *r.parts)
+        self.request.as_mut().map(|r| {
+            // The caller may change the path: the path parameters no longer read from it.
+            r.params.own(r.parts.uri.path());
+            &mut *r.parts
+        })
     }
 
     pub(crate) fn request_parts(&self, what: &str) -> Result<&http::request::Parts, Rejection> {

@@ -13,10 +13,12 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visit
 use serde::forward_to_deserialize_any;
 
 use super::error::{expected, one_of, quoted, InputError};
-use super::{Params, ParamsIter};
+use super::{ParamValues, ParamsIter};
 
 /// Deserializes `T` from the path parameters of one request.
-pub(crate) fn deserialize_path<T: DeserializeOwned>(params: &Params) -> Result<T, InputError> {
+pub(crate) fn deserialize_path<T: DeserializeOwned>(
+    params: ParamValues<'_>,
+) -> Result<T, InputError> {
     T::deserialize(PathDeserializer { params })
 }
 
@@ -27,7 +29,7 @@ pub(crate) fn explain_query<T: DeserializeOwned>(pairs: &[(String, String)]) -> 
 
 /// The whole set of path parameters: a single value, a sequence, or a map by name.
 struct PathDeserializer<'p> {
-    params: &'p Params,
+    params: ParamValues<'p>,
 }
 
 impl<'p> PathDeserializer<'p> {

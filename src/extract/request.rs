@@ -46,9 +46,12 @@ impl<T: DeserializeOwned + Send + 'static> FromContext for Path<T> {
         cx: &'a mut Context<'_>,
     ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
         let result = match &cx.request {
-            Some(request) => super::path_de::deserialize_path::<T>(request.params)
-                .map(Path)
-                .map_err(|error| error.into_rejection(Source::Path, StatusCode::BAD_REQUEST)),
+            Some(request) => {
+                let params = request.params.read(request.parts.uri.path());
+                super::path_de::deserialize_path::<T>(params)
+                    .map(Path)
+                    .map_err(|error| error.into_rejection(Source::Path, StatusCode::BAD_REQUEST))
+            }
             None => Err(Rejection::internal(
                 "`Path` can only be read while handling a request",
             )),

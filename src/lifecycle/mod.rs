@@ -237,15 +237,22 @@ fn watch_for_trigger(shared: &Arc<Shared>) {
 }
 
 /// A request admitted while the app was running: counted in flight until dropped, so the
-/// drain waits for it (from its headers to its response, body reading included).
-pub(crate) struct Admitted {
-    shared: Arc<Shared>,
+/// drain waits for it (from its headers to its response, body reading included). It borrows
+/// the handle that admitted it, which outlives the request's answer.
+pub(crate) struct Admitted<'a> {
+    shared: &'a Shared,
 }
 
-impl Admitted {
-    /// What the request path reads, unless the app has stopped since.
-    pub(crate) fn live(&self) -> Option<Arc<Live>> {
-        self.shared.live.load_full()
+/// What the request path reads, held for one request: the stop's teardown, which takes
+/// it back, finds it still held (as it would a clone of the `Arc`) and leaves it to the
+/// request.
+pub(crate) type LiveGuard = arc_swap::Guard<Option<Arc<Live>>>;
+
+impl Admitted<'_> {
+    /// What the request path reads, unless the app has stopped since: a guard, which costs
+    /// less to take and to let go than a clone of the `Arc`.
+    pub(crate) fn live(&self) -> LiveGuard {
+        self.shared.live.load()
     }
 
     /// The app's shutdown signal, for the request's `Shutdown` extractors.
@@ -259,7 +266,7 @@ impl Admitted {
     }
 }
 
-impl Drop for Admitted {
+impl Drop for Admitted<'_> {
     fn drop(&mut self) {
         // Only the stop's drain waits for the count to reach zero, and it marks the app as
         // stopping before it first reads the count: a request that ends before that mark is
@@ -336,10 +343,10 @@ impl Running {
 
     /// Admits a request if the app is running, counting it in flight; `None` if it is not
     /// (the edge answers `503`).
-    pub(crate) fn admit(&self) -> Option<Admitted> {
+    pub(crate) fn admit(&self) -> Option<Admitted<'_>> {
         self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let admitted = Admitted {
-            shared: Arc::clone(&self.shared),
+            shared: &self.shared,
         };
         // Counted first, checked second: `stop` sets `Stopping` before it reads the count,
         // so a request is either refused here or waited for by the drain.

@@ -382,6 +382,11 @@ impl Scope {
         releases
     }
 
+    /// Whether the request acquired anything that [`Scope::finish`] would release.
+    pub(crate) fn holds_anything(&self) -> bool {
+        !self.acquired.is_empty()
+    }
+
     /// Releases every value, last acquired first, telling each how the request ended.
     ///
     /// If this future is dropped part-way, the releases left run on a spawned task.
