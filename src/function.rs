@@ -8,6 +8,7 @@
 //! request, only a route reads the body) is a validation rule, not a type rule: each
 //! parameter says what it needs at registration, and validation reports every misuse at once.
 
+use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -53,7 +54,23 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
         state: &'a Self::State,
         cx: &'a mut Context<'_>,
         body: Bytes,
-    ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
+    ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a {
+        self.call_then(state, cx, body, std::convert::identity)
+    }
+
+    /// Like [`ExtractorFn::call`], and gives what `finish` makes of the result: one future
+    /// does the extraction, the call and the conversion (a handler's response, a dependency's
+    /// scope entry), with no second future around the first.
+    fn call_then<'a, Fin, Out>(
+        &'a self,
+        state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+        body: Bytes,
+        finish: Fin,
+    ) -> impl Future<Output = Out> + Send + 'a
+    where
+        Fin: FnOnce(Result<Self::Output, Rejection>) -> Out + Send + 'a,
+        Out: 'a;
 
     /// Like [`ExtractorFn::call`] without a body, but a plain function runs on tokio's blocking
     /// pool, so that blocking work (loading a file or a model, opening a synchronous pool)
@@ -66,11 +83,18 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
 }
 
+/// A plain function's call on its way to the blocking pool, and its output on the way back,
+/// both boxed: the pool's task (a tokio task, its harness, its join handle) is then compiled
+/// once, not once per function.
+type BlockingCall = Box<dyn FnOnce() -> BlockingOutput + Send>;
+
+/// What a [`BlockingCall`] returns: the function's output, boxed.
+type BlockingOutput = Box<dyn Any + Send>;
+
 /// Runs a plain function's call on tokio's blocking pool and waits for it; its panic is raised
-/// again in the waiting task.
-async fn on_blocking_pool<R: Send + 'static>(
-    call: impl FnOnce() -> R + Send + 'static,
-) -> Result<R, Rejection> {
+/// again in the waiting task. The call and its output are boxed ([`BlockingCall`]); the output
+/// is unboxed with [`unbox`].
+async fn on_blocking_pool(call: BlockingCall) -> Result<BlockingOutput, Rejection> {
     match tokio::task::spawn_blocking(call).await {
         Ok(output) => Ok(output),
         Err(join) => match join.try_into_panic() {
@@ -79,6 +103,14 @@ async fn on_blocking_pool<R: Send + 'static>(
                 "the blocking call was cancelled: the runtime is shutting down",
             )),
         },
+    }
+}
+
+/// The output of a [`BlockingCall`] that returns an `R`.
+fn unbox<R: 'static>(output: BlockingOutput) -> R {
+    match output.downcast::<R>() {
+        Ok(output) => *output,
+        Err(_) => unreachable!("a blocking call returns its function's output"),
     }
 }
 
@@ -91,7 +123,10 @@ macro_rules! impl_extractor_fn {
     };
     (@call blocking $this:ident ($($arg:ident),*)) => {{
         let f = Arc::clone($this);
-        on_blocking_pool(move || (*f)($($arg),*)).await
+        match on_blocking_pool(Box::new(move || -> BlockingOutput { Box::new((*f)($($arg),*)) })).await {
+            Ok(output) => Ok(unbox(output)),
+            Err(rejection) => Err(rejection),
+        }
     }};
     (@call in_place $this:ident ($($arg:ident),*)) => {
         Ok((**$this)($($arg),*).await)
@@ -118,16 +153,27 @@ macro_rules! impl_extractor_fn {
                 ($(<$T as FromContext>::prepare(prepare),)* $(<$Last as FromRequest<$Mk>>::prepare(prepare),)?)
             }
 
-            async fn call(
-                &self,
-                state: &Self::State,
-                cx: &mut Context<'_>,
+            async fn call_then<'a, Fin, Out>(
+                &'a self,
+                state: &'a Self::State,
+                cx: &'a mut Context<'_>,
                 body: Bytes,
-            ) -> Result<Self::Output, Rejection> {
+                finish: Fin,
+            ) -> Out
+            where
+                Fin: FnOnce(Result<Self::Output, Rejection>) -> Out + Send + 'a,
+                Out: 'a,
+            {
                 let ($($T,)* $($Last,)?) = state;
-                $(let $T = <$T as FromContext>::from_context($T, cx).await?;)*
-                $(let $Last = <$Last as FromRequest<$Mk>>::from_request($Last, cx, body).await?;)?
-                Ok((self)($($T,)* $($Last)?)$($await)*)
+                $(let $T = match <$T as FromContext>::from_context($T, cx).await {
+                    Ok(value) => value,
+                    Err(rejection) => return finish(Err(rejection)),
+                };)*
+                $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, cx, body).await {
+                    Ok(value) => value,
+                    Err(rejection) => return finish(Err(rejection)),
+                };)?
+                finish(Ok((self)($($T,)* $($Last)?)$($await)*))
             }
 
             async fn call_blocking(
@@ -136,8 +182,14 @@ macro_rules! impl_extractor_fn {
                 cx: &mut Context<'_>,
             ) -> Result<Self::Output, Rejection> {
                 let ($($T,)* $($Last,)?) = state;
-                $(let $T = <$T as FromContext>::from_context($T, cx).await?;)*
-                $(let $Last = <$Last as FromRequest<$Mk>>::from_request($Last, cx, Bytes::new()).await?;)?
+                $(let $T = match <$T as FromContext>::from_context($T, cx).await {
+                    Ok(value) => value,
+                    Err(rejection) => return Err(rejection),
+                };)*
+                $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, cx, Bytes::new()).await {
+                    Ok(value) => value,
+                    Err(rejection) => return Err(rejection),
+                };)?
                 impl_extractor_fn!(@call $how self ($($T,)* $($Last)?))
             }
         }
