@@ -86,16 +86,18 @@ impl<T: ?Sized + fmt::Display> fmt::Display for Res<T> {
     }
 }
 
-/// A shared value of any type, as the container holds it.
-type AnyValue = Arc<dyn Any + Send + Sync>;
+/// A shared value of any type `T`, as the container holds it: its `Arc<T>`, boxed (read back
+/// through a reference, with `downcast_ref`, which compiles to less per type than
+/// downcasting an `Arc<dyn Any>`).
+type AnyValue = Box<dyn Any + Send + Sync>;
 
 /// The typed container of session-scoped resources.
 ///
 /// It is filled during startup, one value per type, and frozen once the app runs: readers
 /// never take a lock. Values are dropped in the reverse of the order they were registered.
 ///
-/// Each value is held by its type's [`TypeId`], as an `Arc<dyn Any>` of the same allocation
-/// as the `Arc<T>` it was registered with, and is downcast when read: reading happens when
+/// Each value is held by its type's [`TypeId`], as the `Arc<T>` it was registered with,
+/// boxed as `dyn Any`, and is downcast when read: reading happens when
 /// the app's functions are prepared at start, not per request. Inserting is not generic, so
 /// that each provided type compiles no code of the map's.
 pub struct Container {
@@ -126,7 +128,10 @@ impl Container {
     /// The shared value of type `T`, if one was registered.
     pub(crate) fn get_arc<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         match self.map.get(&TypeId::of::<T>()) {
-            Some(value) => Arc::clone(value).downcast::<T>().ok(),
+            Some(value) => match value.downcast_ref::<Arc<T>>() {
+                Some(value) => Some(Arc::clone(value)),
+                None => None,
+            },
             None => None,
         }
     }
@@ -158,7 +163,11 @@ impl Container {
 
     #[cfg(test)]
     pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
-        self.insert_any(TypeId::of::<T>(), std::any::type_name::<T>(), value);
+        self.insert_any(
+            TypeId::of::<T>(),
+            std::any::type_name::<T>(),
+            Box::new(value),
+        );
     }
 
     /// Registers `value`, whose type has the id `ty` and is named `type_name` (in full, as
@@ -173,10 +182,11 @@ impl Container {
     /// Takes the value of type `T` out, so that its other holders may own it. Used by a
     /// lifespan's teardown only, once no request reads the container.
     pub(crate) fn remove<T: Send + Sync + 'static>(&mut self) -> Option<Arc<T>> {
+        let value = self.get_arc::<T>()?;
         let ty = TypeId::of::<T>();
-        let removed = self.map.remove(&ty)?;
+        self.map.remove(&ty);
         self.order.retain(|&(of, _)| of != ty);
-        removed.downcast::<T>().ok()
+        Some(value)
     }
 
     /// Drops every value, last registered first.
@@ -239,11 +249,7 @@ impl Produced {
         if is_unit::<T>() {
             return None;
         }
-        Some(Self::one(
-            TypeId::of::<T>(),
-            std::any::type_name::<T>(),
-            Arc::new(value),
-        ))
+        Self::shared(Arc::new(value))
     }
 
     /// Like [`Produced::new`], for a value already shared.
@@ -254,7 +260,7 @@ impl Produced {
         Some(Self::one(
             TypeId::of::<T>(),
             std::any::type_name::<T>(),
-            value,
+            Box::new(value),
         ))
     }
 

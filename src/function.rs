@@ -88,7 +88,8 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
 /// once, not once per function.
 type BlockingCall = Box<dyn FnOnce() -> BlockingOutput + Send>;
 
-/// What a [`BlockingCall`] returns: the function's output, boxed.
+/// What a [`BlockingCall`] returns: the function's output `R`, as a boxed `Option<R>` (taken
+/// out with [`unbox`]).
 type BlockingOutput = Box<dyn Any + Send>;
 
 /// Runs a plain function's call on tokio's blocking pool and waits for it; its panic is raised
@@ -106,11 +107,15 @@ async fn on_blocking_pool(call: BlockingCall) -> Result<BlockingOutput, Rejectio
     }
 }
 
-/// The output of a [`BlockingCall`] that returns an `R`.
-fn unbox<R: 'static>(output: BlockingOutput) -> R {
-    match output.downcast::<R>() {
-        Ok(output) => *output,
-        Err(_) => unreachable!("a blocking call returns its function's output"),
+/// The output of a [`BlockingCall`] that returns an `R`: taken out of the box through a
+/// reference (cheaper to compile, per `R`, than moving the box's content out).
+fn unbox<R: 'static>(mut output: BlockingOutput) -> R {
+    match output.downcast_mut::<Option<R>>() {
+        Some(slot) => match slot.take() {
+            Some(output) => output,
+            None => unreachable!("a blocking call's output is taken once"),
+        },
+        None => unreachable!("a blocking call returns its function's output"),
     }
 }
 
@@ -123,7 +128,7 @@ macro_rules! impl_extractor_fn {
     };
     (@call blocking $this:ident ($($arg:ident),*)) => {{
         let f = Arc::clone($this);
-        match on_blocking_pool(Box::new(move || -> BlockingOutput { Box::new((*f)($($arg),*)) })).await {
+        match on_blocking_pool(Box::new(move || -> BlockingOutput { Box::new(Some((*f)($($arg),*))) })).await {
             Ok(output) => Ok(unbox(output)),
             Err(rejection) => Err(rejection),
         }
