@@ -98,11 +98,11 @@ where
     M: 'static,
     O: 'static,
 {
-    let node = Arc::new(RunFn::<F, M, O> {
+    let start = Box::new(RunFn::<F, M, O> {
         f: Arc::new(f),
         _marker: PhantomData,
     });
-    run_registration(kind, std::any::type_name::<F>(), needs, provides, node)
+    run_registration(kind, std::any::type_name::<F>(), needs, provides, start)
 }
 
 /// The registration of a startup node whose function's type is named `type_name`. Not
@@ -112,8 +112,9 @@ fn run_registration(
     type_name: &'static str,
     needs: Needs,
     provides: Vec<(std::any::TypeId, &'static str)>,
-    node: Arc<dyn RunNode>,
+    start: Box<dyn StartFn>,
 ) -> Registration {
+    let node = Arc::new(FnRunNode(start));
     let mut registration = Registration::new(kind, String::new(), needs, None, Body::Run(node));
     registration.provides = provides;
     registration.name = callable_name_of(type_name, registration.provided_names().as_deref());
@@ -194,7 +195,8 @@ struct RunFn<F, M, O> {
 }
 
 /// Extracts a startup node's parameters outside any request and calls its function. The one
-/// future of both [`RunNode::call`] and [`RunNode::run`]: it owns what it needs.
+/// future of both [`RunNode::call`] and [`RunNode::run`] ([`StartFn::start`]): it owns what it
+/// needs.
 async fn invoke<F, M, O>(
     f: Arc<F>,
     state: F::State,
@@ -212,24 +214,28 @@ where
     }
 }
 
-impl<F, M, O> RunNode for RunFn<F, M, O>
+/// A startup node's function, seen only through what starts it: both of [`RunNode`]'s
+/// methods are written once, on [`FnRunNode`], over this one per function.
+trait StartFn: Send + Sync + 'static {
+    /// Prepares the parameters against the container as it is now, and returns the call,
+    /// which owns what it needs; `lifespan` is the lifespan's slot, for a lifespan.
+    fn start(
+        &self,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture;
+}
+
+impl<F, M, O> StartFn for RunFn<F, M, O>
 where
     F: ExtractorFn<M>,
     F::Output: ProviderOutput<O>,
     M: 'static,
     O: 'static,
 {
-    fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
-        Box::pin(invoke::<F, M, O>(
-            Arc::clone(&self.f),
-            F::prepare(prepare),
-            shutdown,
-            None,
-        ))
-    }
-
-    fn run(
-        self: Arc<Self>,
+    fn start(
+        &self,
         prepare: &Prepare<'_>,
         shutdown: ShutdownTrigger,
         lifespan: Option<LifespanSlot>,
@@ -240,6 +246,25 @@ where
             shutdown,
             lifespan,
         ))
+    }
+}
+
+/// The node of every startup provider, hook and lifespan made from a function: one type, so
+/// that a registration compiles only its function's [`StartFn::start`].
+struct FnRunNode(Box<dyn StartFn>);
+
+impl RunNode for FnRunNode {
+    fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
+        self.0.start(prepare, shutdown, None)
+    }
+
+    fn run(
+        self: Arc<Self>,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture {
+        self.0.start(prepare, shutdown, lifespan)
     }
 }
 
