@@ -269,6 +269,20 @@ pub struct RouteHandler {
     pub(crate) semantics: RouteSemantics,
 }
 
+impl RouteHandler {
+    /// A handler named `name`, without middleware or route settings of its own yet. Not
+    /// generic, so that what each registration compiles is the node alone.
+    pub(crate) fn new(name: String, needs: Needs, node: Arc<dyn HandlerNode>) -> Self {
+        Self {
+            name,
+            needs,
+            node,
+            middleware: Vec::new(),
+            semantics: RouteSemantics::default(),
+        }
+    }
+}
+
 impl fmt::Debug for RouteHandler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RouteHandler")
@@ -310,9 +324,18 @@ pub(crate) trait DependencyNode: Send + Sync + 'static {
     fn prepare(&self, prepare: &Prepare<'_>, blocking: bool) -> Arc<dyn PreparedDependency>;
 }
 
-/// A route handler, type-erased: prepared once when the app starts.
+/// A route handler, type-erased: prepared once when the app starts (with `prepare`, on
+/// `dyn HandlerNode`). What it prepares keeps the node.
 pub(crate) trait HandlerNode: Send + Sync + 'static {
-    fn prepare(&self, prepare: &Prepare<'_>) -> Arc<dyn PreparedHandler>;
+    /// Prepares the handler's parameters; what it returns owns `self`.
+    fn prepare_owned(self: Arc<Self>, prepare: &Prepare<'_>) -> Arc<dyn PreparedHandler>;
+}
+
+impl dyn HandlerNode {
+    /// Prepares the handler's parameters against the started app.
+    pub(crate) fn prepare(self: &Arc<Self>, prepare: &Prepare<'_>) -> Arc<dyn PreparedHandler> {
+        Arc::clone(self).prepare_owned(prepare)
+    }
 }
 
 /// A prepared route handler: answers one request.

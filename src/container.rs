@@ -1,13 +1,12 @@
 //! The session-scoped container: one value per type, shared for the life of the app.
 
-use std::any::TypeId;
-use std::collections::HashSet;
+use std::any::{Any, TypeId};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
-
-use anymap2::raw::RawMap;
-use anymap2::SendSyncAnyMap;
 
 /// A shared, read-only handle to a session-scoped resource of type `T`.
 ///
@@ -87,17 +86,24 @@ impl<T: ?Sized + fmt::Display> fmt::Display for Res<T> {
     }
 }
 
+/// A shared value of any type `T`, as the container holds it: its `Arc<T>`, boxed (read back
+/// through a reference, with `downcast_ref`, which compiles to less per type than
+/// downcasting an `Arc<dyn Any>`).
+type AnyValue = Box<dyn Any + Send + Sync>;
+
 /// The typed container of session-scoped resources.
 ///
 /// It is filled during startup, one value per type, and frozen once the app runs: readers
 /// never take a lock. Values are dropped in the reverse of the order they were registered.
+///
+/// Each value is held by its type's [`TypeId`], as the `Arc<T>` it was registered with,
+/// boxed as `dyn Any`, and is downcast when read: reading happens when
+/// the app's functions are prepared at start, not per request. Inserting is not generic, so
+/// that each provided type compiles no code of the map's.
 pub struct Container {
-    map: SendSyncAnyMap,
-    /// `(key in the map, type of the value, name)` in registration order, for dropping in
-    /// reverse.
-    order: Vec<(TypeId, TypeId, &'static str)>,
-    /// The types of the values, to answer `contains_type` without a scan.
-    types: HashSet<TypeId>,
+    map: HashMap<TypeId, AnyValue, BuildHasherDefault<TypeIdHasher>>,
+    /// `(type of the value, its name)` in registration order, for dropping in reverse.
+    order: Vec<(TypeId, &'static str)>,
 }
 
 impl Default for Container {
@@ -109,20 +115,30 @@ impl Default for Container {
 impl Container {
     pub(crate) fn new() -> Self {
         Self {
-            map: SendSyncAnyMap::new(),
+            map: HashMap::default(),
             order: Vec::new(),
-            types: HashSet::new(),
         }
     }
 
     /// The resource of type `T`, if one was registered.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<Res<T>> {
-        self.map.get::<Arc<T>>().map(|arc| Res(Arc::clone(arc)))
+        self.get_arc::<T>().map(Res)
+    }
+
+    /// The shared value of type `T`, if one was registered.
+    pub(crate) fn get_arc<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        match self.map.get(&TypeId::of::<T>()) {
+            Some(value) => match value.downcast_ref::<Arc<T>>() {
+                Some(value) => Some(Arc::clone(value)),
+                None => None,
+            },
+            None => None,
+        }
     }
 
     /// Whether a resource of type `T` was registered.
     pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
-        self.map.contains::<Arc<T>>()
+        self.contains_type(TypeId::of::<T>())
     }
 
     /// How many resources are registered.
@@ -137,43 +153,48 @@ impl Container {
 
     /// The names of the registered resources, in registration order.
     pub fn type_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.order.iter().map(|(_, _, name)| *name)
+        self.order.iter().map(|(_, name)| *name)
     }
 
     /// Whether a resource of the type with this id was registered.
     pub(crate) fn contains_type(&self, ty: TypeId) -> bool {
-        self.types.contains(&ty)
+        self.map.contains_key(&ty)
     }
 
+    #[cfg(test)]
     pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
-        if self.map.insert(value).is_none() {
-            self.types.insert(TypeId::of::<T>());
-            self.order.push((
-                TypeId::of::<Arc<T>>(),
-                TypeId::of::<T>(),
-                crate::names::short_type_name::<T>(),
-            ));
+        self.insert_any(
+            TypeId::of::<T>(),
+            std::any::type_name::<T>(),
+            Box::new(value),
+        );
+    }
+
+    /// Registers `value`, whose type has the id `ty` and is named `type_name` (in full, as
+    /// `type_name` gives it), unless a value of that type is registered already.
+    fn insert_any(&mut self, ty: TypeId, type_name: &'static str, value: AnyValue) {
+        if let Entry::Vacant(vacant) = self.map.entry(ty) {
+            vacant.insert(value);
+            self.order.push((ty, crate::names::leak_short(type_name)));
         }
     }
 
     /// Takes the value of type `T` out, so that its other holders may own it. Used by a
     /// lifespan's teardown only, once no request reads the container.
     pub(crate) fn remove<T: Send + Sync + 'static>(&mut self) -> Option<Arc<T>> {
-        let removed = self.map.remove::<Arc<T>>()?;
+        let value = self.get_arc::<T>()?;
         let ty = TypeId::of::<T>();
-        self.types.remove(&ty);
-        self.order.retain(|&(_, of, _)| of != ty);
-        Some(removed)
+        self.map.remove(&ty);
+        self.order.retain(|&(of, _)| of != ty);
+        Some(value)
     }
 
     /// Drops every value, last registered first.
     pub(crate) fn drop_in_reverse(&mut self) {
-        let raw: &mut RawMap<_> = self.map.as_mut();
-        while let Some((key, ty, name)) = self.order.pop() {
-            self.types.remove(&ty);
+        while let Some((ty, name)) = self.order.pop() {
             let _span = tracing::info_span!("roadie.drop", resource = name).entered();
             let began = std::time::Instant::now();
-            drop(raw.remove(&key));
+            drop(self.map.remove(&ty));
             tracing::debug!(
                 elapsed_ms = began.elapsed().as_secs_f64() * 1000.0,
                 "resource dropped"
@@ -194,43 +215,79 @@ impl fmt::Debug for Container {
     }
 }
 
-/// A value produced by a provider, on its way into the container.
+/// Hashes a [`TypeId`], which is already a hash: it keeps the `u64` that `TypeId` writes.
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // `TypeId` writes one `u64`; fold anything else in all the same.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Values produced by a provider or a lifespan, on their way into the container: each with
+/// its type's id and name.
 #[doc(hidden)]
 pub struct Produced {
-    insert: Box<dyn FnOnce(&mut Container) + Send>,
+    values: Vec<(TypeId, &'static str, AnyValue)>,
 }
 
 impl Produced {
     /// The value on its way into the container, or `None` for `()`, which registers nothing.
     pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> Option<Self> {
-        (!is_unit::<T>()).then(|| Self::from_arc(Arc::new(value)))
+        if is_unit::<T>() {
+            return None;
+        }
+        Self::shared(Arc::new(value))
     }
 
     /// Like [`Produced::new`], for a value already shared.
     pub(crate) fn shared<T: Send + Sync + 'static>(value: Arc<T>) -> Option<Self> {
-        (!is_unit::<T>()).then(|| Self::from_arc(value))
+        if is_unit::<T>() {
+            return None;
+        }
+        Some(Self::one(
+            TypeId::of::<T>(),
+            std::any::type_name::<T>(),
+            Box::new(value),
+        ))
     }
 
-    fn from_arc<T: Send + Sync + 'static>(value: Arc<T>) -> Self {
+    /// One value, of the type with the id `ty` and named `type_name`.
+    fn one(ty: TypeId, type_name: &'static str, value: AnyValue) -> Self {
         Self {
-            insert: Box::new(move |container| container.insert(value)),
+            values: vec![(ty, type_name, value)],
         }
     }
 
     /// Several values on their way together (`Each`); `None` if none registers anything.
     pub(crate) fn all(produced: impl IntoIterator<Item = Option<Self>>) -> Option<Self> {
-        let all: Vec<Self> = produced.into_iter().flatten().collect();
-        (!all.is_empty()).then(|| Self {
-            insert: Box::new(move |container| {
-                for one in all {
-                    one.insert_into(container);
-                }
-            }),
-        })
+        let values: Vec<_> = produced
+            .into_iter()
+            .flatten()
+            .flat_map(|one| one.values)
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        Some(Self { values })
     }
 
     pub(crate) fn insert_into(self, container: &mut Container) {
-        (self.insert)(container);
+        for (ty, type_name, value) in self.values {
+            container.insert_any(ty, type_name, value);
+        }
     }
 }
 
@@ -238,7 +295,10 @@ impl Produced {
 /// registers nothing (so several nodes of `()` are not two providers of one type).
 /// Names the type once: call it at registration, not per call.
 pub(crate) fn registered_type<T: 'static>() -> Option<(TypeId, &'static str)> {
-    (!is_unit::<T>()).then(|| (TypeId::of::<T>(), crate::names::short_type_name::<T>()))
+    if is_unit::<T>() {
+        return None;
+    }
+    Some((TypeId::of::<T>(), crate::names::short_type_name::<T>()))
 }
 
 /// Whether `T` is `()`.

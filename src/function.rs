@@ -8,6 +8,7 @@
 //! request, only a route reads the body) is a validation rule, not a type rule: each
 //! parameter says what it needs at registration, and validation reports every misuse at once.
 
+use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -56,7 +57,23 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
         state: &'a Self::State,
         cx: &'a mut Context<'_>,
         body: Bytes,
-    ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
+    ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a {
+        self.call_then(state, cx, body, std::convert::identity)
+    }
+
+    /// Like [`ExtractorFn::call`], and gives what `finish` makes of the result: one future
+    /// does the extraction, the call and the conversion (a handler's response, a dependency's
+    /// scope entry), with no second future around the first.
+    fn call_then<'a, Fin, Out>(
+        &'a self,
+        state: &'a Self::State,
+        cx: &'a mut Context<'_>,
+        body: Bytes,
+        finish: Fin,
+    ) -> impl Future<Output = Out> + Send + 'a
+    where
+        Fin: FnOnce(Result<Self::Output, Rejection>) -> Out + Send + 'a,
+        Out: 'a;
 
     /// Like [`ExtractorFn::call`] without a body, but a plain function runs on tokio's blocking
     /// pool, so that blocking work (loading a file or a model, opening a synchronous pool)
@@ -90,11 +107,19 @@ pub(crate) fn on_this_blocking_thread<R>(work: impl FnOnce() -> R) -> R {
     work()
 }
 
+/// A plain function's call on its way to the blocking pool, and its output on the way back,
+/// both boxed: the pool's task (a tokio task, its harness, its join handle) is then compiled
+/// once, not once per function.
+type BlockingCall = Box<dyn FnOnce() -> BlockingOutput + Send>;
+
+/// What a [`BlockingCall`] returns: the function's output `R`, as a boxed `Option<R>` (taken
+/// out with [`unbox`]).
+type BlockingOutput = Box<dyn Any + Send>;
+
 /// Runs a plain function's call on tokio's blocking pool and waits for it; its panic is raised
-/// again in the waiting task.
-async fn on_blocking_pool<R: Send + 'static>(
-    call: impl FnOnce() -> R + Send + 'static,
-) -> Result<R, Rejection> {
+/// again in the waiting task. The call and its output are boxed ([`BlockingCall`]); the output
+/// is unboxed with [`unbox`].
+async fn on_blocking_pool(call: BlockingCall) -> Result<BlockingOutput, Rejection> {
     if ON_A_BLOCKING_THREAD.get() {
         return Ok(call());
     }
@@ -109,6 +134,18 @@ async fn on_blocking_pool<R: Send + 'static>(
     }
 }
 
+/// The output of a [`BlockingCall`] that returns an `R`: taken out of the box through a
+/// reference (cheaper to compile, per `R`, than moving the box's content out).
+fn unbox<R: 'static>(mut output: BlockingOutput) -> R {
+    match output.downcast_mut::<Option<R>>() {
+        Some(slot) => match slot.take() {
+            Some(output) => output,
+            None => unreachable!("a blocking call's output is taken once"),
+        },
+        None => unreachable!("a blocking call returns its function's output"),
+    }
+}
+
 /// [`ExtractorFn`] for the parameters `$T` (each a [`FromContext`]), and a last one `$Last`
 /// that may read the body (absent for no parameters), plain or async.
 macro_rules! impl_extractor_fn {
@@ -118,7 +155,10 @@ macro_rules! impl_extractor_fn {
     };
     (@call blocking $this:ident ($($arg:ident),*)) => {{
         let f = Arc::clone($this);
-        on_blocking_pool(move || (*f)($($arg),*)).await
+        match on_blocking_pool(Box::new(move || -> BlockingOutput { Box::new(Some((*f)($($arg),*))) })).await {
+            Ok(output) => Ok(unbox(output)),
+            Err(rejection) => Err(rejection),
+        }
     }};
     (@call in_place $this:ident ($($arg:ident),*)) => {
         Ok((**$this)($($arg),*).await)
@@ -146,16 +186,27 @@ macro_rules! impl_extractor_fn {
                 ($(<$T as FromContext>::prepare(prepare),)* $(<$Last as FromRequest<$Mk>>::prepare(prepare),)?)
             }
 
-            async fn call(
-                &self,
-                state: &Self::State,
-                cx: &mut Context<'_>,
+            async fn call_then<'a, Fin, Out>(
+                &'a self,
+                state: &'a Self::State,
+                cx: &'a mut Context<'_>,
                 body: Bytes,
-            ) -> Result<Self::Output, Rejection> {
+                finish: Fin,
+            ) -> Out
+            where
+                Fin: FnOnce(Result<Self::Output, Rejection>) -> Out + Send + 'a,
+                Out: 'a,
+            {
                 let ($($T,)* $($Last,)?) = state;
-                $(let $T = <$T as FromContext>::from_context($T, cx).await?;)*
-                $(let $Last = <$Last as FromRequest<$Mk>>::from_request($Last, cx, body).await?;)?
-                Ok((self)($($T,)* $($Last)?)$($await)*)
+                $(let $T = match <$T as FromContext>::from_context($T, cx).await {
+                    Ok(value) => value,
+                    Err(rejection) => return finish(Err(rejection)),
+                };)*
+                $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, cx, body).await {
+                    Ok(value) => value,
+                    Err(rejection) => return finish(Err(rejection)),
+                };)?
+                finish(Ok((self)($($T,)* $($Last)?)$($await)*))
             }
 
             async fn call_blocking(
@@ -164,8 +215,14 @@ macro_rules! impl_extractor_fn {
                 cx: &mut Context<'_>,
             ) -> Result<Self::Output, Rejection> {
                 let ($($T,)* $($Last,)?) = state;
-                $(let $T = <$T as FromContext>::from_context($T, cx).await?;)*
-                $(let $Last = <$Last as FromRequest<$Mk>>::from_request($Last, cx, Bytes::new()).await?;)?
+                $(let $T = match <$T as FromContext>::from_context($T, cx).await {
+                    Ok(value) => value,
+                    Err(rejection) => return Err(rejection),
+                };)*
+                $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, cx, Bytes::new()).await {
+                    Ok(value) => value,
+                    Err(rejection) => return Err(rejection),
+                };)?
                 impl_extractor_fn!(@call $how self ($($T,)* $($Last)?))
             }
         }

@@ -9,11 +9,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use futures_util::FutureExt;
 
 use crate::blueprint::{HandlerNode, PreparedHandler, RouteHandler};
 use crate::extract::{Context, Needs, Prepare};
-use crate::function::{AsyncFn, ExtractorFn, FnNode, Prepared};
+use crate::function::{AsyncFn, ExtractorFn};
 use crate::names::callable_name;
 use crate::response::{IntoResponse, Response};
 
@@ -46,42 +45,67 @@ where
     fn into_route_handler(self) -> RouteHandler {
         let mut needs = Needs::default();
         F::describe(&mut needs);
-        RouteHandler {
-            name: callable_name::<F>(None),
+        RouteHandler::new(
+            callable_name::<F>(None),
             needs,
-            node: Arc::new(FnNode::<F, (AsyncFn, P, L)>::new(self)),
-            middleware: Vec::new(),
-            semantics: Default::default(),
-        }
+            Arc::new(HandlerFn::<F, (AsyncFn, P, L)> {
+                f: self,
+                _marker: PhantomData,
+            }),
+        )
     }
 }
 
-impl<F, M> HandlerNode for FnNode<F, M>
+/// A route handler's function, held by value: the node and what it prepares share it through
+/// the node's one `Arc`.
+struct HandlerFn<F, M> {
+    f: F,
+    _marker: PhantomData<fn() -> M>,
+}
+
+/// A [`HandlerFn`] prepared for a started app: its parameters' states computed once.
+struct PreparedHandlerFn<F: ExtractorFn<M>, M> {
+    node: Arc<HandlerFn<F, M>>,
+    state: F::State,
+}
+
+impl<F, M> HandlerNode for HandlerFn<F, M>
 where
     F: ExtractorFn<M>,
     F::Output: IntoResponse,
     M: 'static,
 {
-    fn prepare(&self, prepare: &Prepare<'_>) -> Arc<dyn PreparedHandler> {
-        Arc::new(FnNode::prepare(self, prepare))
+    fn prepare_owned(self: Arc<Self>, prepare: &Prepare<'_>) -> Arc<dyn PreparedHandler> {
+        Arc::new(PreparedHandlerFn {
+            node: self,
+            state: F::prepare(prepare),
+        })
     }
 }
 
-impl<F, M> PreparedHandler for Prepared<F, M>
+impl<F, M> PreparedHandler for PreparedHandlerFn<F, M>
 where
     F: ExtractorFn<M>,
     F::Output: IntoResponse,
     M: 'static,
 {
     fn call<'a>(&'a self, cx: &'a mut Context<'_>, body: Bytes) -> BoxFuture<'a, Response> {
-        let (f, state) = self.parts();
-        // Nothing runs until the future is polled (the extraction and the call are one async
-        // function): a panic in either is caught where it is awaited.
-        Box::pin(f.call(state, cx, body).map(|result| match result {
-            Ok(output) => output.into_response(),
-            // A rejected parameter is the request's failure, as told to releases.
-            Err(rejection) => rejection.into_response().failed(),
-        }))
+        // Nothing runs until the future is polled (the extraction, the call and the response
+        // are one async function): a panic in any is caught where it is awaited.
+        Box::pin(
+            self.node
+                .f
+                .call_then(&self.state, cx, body, respond::<F::Output>),
+        )
+    }
+}
+
+/// The response to a handler's call: its output's, or, for a rejected parameter, the
+/// rejection's, marked as the request's failure (as told to releases).
+fn respond<O: IntoResponse>(called: Result<O, crate::extract::Rejection>) -> Response {
+    match called {
+        Ok(output) => output.into_response(),
+        Err(rejection) => rejection.into_response().failed(),
     }
 }
 

@@ -1,6 +1,5 @@
 //! Readable names for types and functions, used in diagnostics, DOT output and logs.
 
-/// The name of `T` with module paths removed: `alloc::sync::Arc<my_app::Db>` reads `Arc<Db>`.
 /// Locks `mutex`, even if a holder panicked: what it guards here (lists of tasks, the
 /// container during the teardown) stays consistent across a panic, and shutdown must go on.
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -9,9 +8,15 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The name of `T` with module paths removed: `alloc::sync::Arc<my_app::Db>` reads `Arc<Db>`.
 pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
-    // Computed once per type at registration, never on the request path.
-    let full = std::any::type_name::<T>();
+    // Computed once per type at registration, never on the request path; generic only in
+    // the type name it reads.
+    leak_short(std::any::type_name::<T>())
+}
+
+/// [`shorten`]ed, for the life of the program.
+pub(crate) fn leak_short(full: &str) -> &'static str {
     Box::leak(shorten(full).into_boxed_str())
 }
 
@@ -44,10 +49,11 @@ fn last_segment(path: &str) -> &str {
 /// provides), so that two closures in one function can be told apart.
 pub(crate) fn callable_name<F>(what: Option<&str>) -> String {
     // Generic only in the type name it reads: the rest is compiled once, not per node.
-    name_of_callable(std::any::type_name::<F>(), what)
+    callable_name_of(std::any::type_name::<F>(), what)
 }
 
-fn name_of_callable(full: &'static str, what: Option<&str>) -> String {
+/// [`callable_name`] for the function whose type is named `full` (by `type_name`).
+pub(crate) fn callable_name_of(full: &'static str, what: Option<&str>) -> String {
     // A closure's path ends in `{{closure}}`; a function item declared inside an async fn or
     // a closure has `{{closure}}` earlier in its path (`tests::it::{{closure}}::database`) and
     // still reads as its own name.

@@ -18,7 +18,7 @@ use crate::container::{registered_type, Produced};
 use crate::error::{BoxError, Failure};
 use crate::extract::{Context, LifespanSlot, NeedKind, Needs, Prepare, Rejection};
 use crate::function::{AsyncFn, ExtractorFn, FnNode, Prepared};
-use crate::names::{callable_name, short_type_name};
+use crate::names::{callable_name, callable_name_of, short_type_name};
 use crate::response::HttpError;
 use crate::scope::{Entry, PreparedDependency};
 use crate::shutdown::ShutdownTrigger;
@@ -98,18 +98,34 @@ where
     M: 'static,
     O: 'static,
 {
-    let mut registration = Registration::new(
+    let start = Box::new(RunFn::<F, M, O> {
+        f: Arc::new(f),
+        _marker: PhantomData,
+    });
+    run_registration(
         kind,
-        String::new(),
+        std::any::type_name::<F>(),
         needs,
-        None,
-        Body::Run(Arc::new(RunFn::<F, M, O> {
-            f: Arc::new(f),
-            _marker: PhantomData,
-        })),
-    );
+        provides,
+        start,
+        F::PLAIN,
+    )
+}
+
+/// The registration of a startup node whose function's type is named `type_name`. Not
+/// generic, so that each registration compiles only the making of its node.
+fn run_registration(
+    kind: Kind,
+    type_name: &'static str,
+    needs: Needs,
+    provides: Vec<(std::any::TypeId, &'static str)>,
+    start: Box<dyn StartFn>,
+    plain: bool,
+) -> Registration {
+    let node = Arc::new(FnRunNode { start, plain });
+    let mut registration = Registration::new(kind, String::new(), needs, None, Body::Run(node));
     registration.provides = provides;
-    registration.name = callable_name::<F>(registration.provided_names().as_deref());
+    registration.name = callable_name_of(type_name, registration.provided_names().as_deref());
     registration
 }
 
@@ -167,15 +183,12 @@ where
 {
     fn into_node(self) -> Registration {
         type Value<F, M, O> = <<F as ExtractorFn<M>>::Output as DependencyOutput<O>>::Value;
-        let provides = Some((
-            std::any::TypeId::of::<Value<F, M, O>>(),
-            short_type_name::<Value<F, M, O>>(),
-        ));
+        let name = short_type_name::<Value<F, M, O>>();
         Registration::new(
             Kind::Dependency,
-            callable_name::<F>(provides.map(|(_, name)| name)),
+            callable_name::<F>(Some(name)),
             needs_of::<F, M>(),
-            provides,
+            Some((std::any::TypeId::of::<Value<F, M, O>>(), name)),
             Body::Dependency(Arc::new(FnNode::<F, M, O>::new(self))),
         )
     }
@@ -189,36 +202,72 @@ struct RunFn<F, M, O> {
     _marker: PhantomData<fn() -> (M, O)>,
 }
 
-impl<F, M, O> RunFn<F, M, O>
+/// Extracts a startup node's parameters outside any request and calls its function. The one
+/// future of both [`RunNode::call`] and [`RunNode::run`] ([`StartFn::start`]): it owns what it
+/// needs.
+async fn invoke<F, M, O>(
+    f: Arc<F>,
+    state: F::State,
+    shutdown: ShutdownTrigger,
+    lifespan: Option<LifespanSlot>,
+) -> Result<Option<Produced>, Failure>
 where
     F: ExtractorFn<M>,
     F::Output: ProviderOutput<O>,
 {
-    /// Extracts the parameters outside any request and calls the function.
-    async fn invoke(
-        &self,
-        state: F::State,
-        shutdown: ShutdownTrigger,
-        lifespan: Option<LifespanSlot>,
-    ) -> Result<Option<Produced>, Failure> {
-        let mut cx = Context::outside_request(&shutdown, lifespan);
-        self.f
-            .call_blocking(&state, &mut cx)
-            .await
-            .map_err(Failure::from_error)?
-            .into_produced()
+    let mut cx = Context::outside_request(&shutdown, lifespan);
+    match f.call_blocking(&state, &mut cx).await {
+        Ok(output) => output.into_produced(),
+        Err(rejection) => Err(Failure::from_error(rejection)),
     }
 }
 
-impl<F, M, O> RunNode for RunFn<F, M, O>
+/// A startup node's function, seen only through what starts it: both of [`RunNode`]'s
+/// methods are written once, on [`FnRunNode`], over this one per function.
+trait StartFn: Send + Sync + 'static {
+    /// Prepares the parameters against the container as it is now, and returns the call,
+    /// which owns what it needs; `lifespan` is the lifespan's slot, for a lifespan.
+    fn start(
+        &self,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture;
+}
+
+impl<F, M, O> StartFn for RunFn<F, M, O>
 where
     F: ExtractorFn<M>,
     F::Output: ProviderOutput<O>,
     M: 'static,
     O: 'static,
 {
+    fn start(
+        &self,
+        prepare: &Prepare<'_>,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> NodeFuture {
+        Box::pin(invoke::<F, M, O>(
+            Arc::clone(&self.f),
+            F::prepare(prepare),
+            shutdown,
+            lifespan,
+        ))
+    }
+}
+
+/// The node of every startup provider, hook and lifespan made from a function: one type, so
+/// that a registration compiles only its function's [`StartFn::start`].
+struct FnRunNode {
+    start: Box<dyn StartFn>,
+    /// Whether the function is plain (not async): see [`RunNode::plain`].
+    plain: bool,
+}
+
+impl RunNode for FnRunNode {
     fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
-        Box::pin(self.invoke(F::prepare(prepare), shutdown, None))
+        self.start.start(prepare, shutdown, None)
     }
 
     fn run(
@@ -227,12 +276,11 @@ where
         shutdown: ShutdownTrigger,
         lifespan: Option<LifespanSlot>,
     ) -> NodeFuture {
-        let state = F::prepare(prepare);
-        Box::pin(async move { self.invoke(state, shutdown, lifespan).await })
+        self.start.start(prepare, shutdown, lifespan)
     }
 
     fn plain(&self) -> bool {
-        F::PLAIN
+        self.plain
     }
 }
 
@@ -280,10 +328,8 @@ where
     O: 'static,
 {
     fn build<'a>(&'a self, cx: &'a mut Context<'_>) -> BoxFuture<'a, Result<Entry, Rejection>> {
-        Box::pin(async move {
-            let (f, state) = self.parts();
-            into_entry::<F, M, O>(f.call(state, cx, Bytes::new()).await)
-        })
+        let (f, state) = self.parts();
+        Box::pin(f.call_then(state, cx, Bytes::new(), into_entry::<F, M, O>))
     }
 }
 
@@ -294,9 +340,12 @@ where
     F: ExtractorFn<M>,
     F::Output: DependencyOutput<O>,
 {
-    called?
-        .into_entry()
-        .map_err(dependency_failure::<<F::Output as DependencyOutput<O>>::Value>)
+    match called?.into_entry() {
+        Ok(entry) => Ok(entry),
+        Err(error) => Err(dependency_failure::<
+            <F::Output as DependencyOutput<O>>::Value,
+        >(error)),
+    }
 }
 
 /// The answer to a dependency function's error: its own status for an [`HttpError`] or a

@@ -66,7 +66,10 @@ impl<T: Send + Sync + 'static, E: Into<BoxError> + Send + 'static> ProviderOutpu
     }
 
     fn into_produced(self) -> Result<Option<Produced>, Failure> {
-        self.map(Produced::new).map_err(Failure::from_error)
+        match self {
+            Ok(value) => Ok(Produced::new(value)),
+            Err(error) => Err(Failure::from_error(error)),
+        }
     }
 }
 

@@ -8,7 +8,6 @@ use http::{HeaderMap, Method, Uri};
 
 use super::{Context, FromContext, Needs, Prepare, Rejection};
 use crate::container::Res;
-use crate::names::short_type_name;
 use crate::shutdown::ShutdownTrigger;
 
 impl<T: Send + Sync + 'static> FromContext for Res<T> {
@@ -19,7 +18,7 @@ impl<T: Send + Sync + 'static> FromContext for Res<T> {
     }
 
     fn prepare(cx: &Prepare<'_>) -> Self::State {
-        cx.container.get::<T>().map(Res::into_arc)
+        cx.container.get_arc::<T>()
     }
 
     fn from_context<'a>(
@@ -29,12 +28,17 @@ impl<T: Send + Sync + 'static> FromContext for Res<T> {
         ready(match state {
             Some(value) => Ok(Res(Arc::clone(value))),
             // Validation makes this unreachable; answer rather than panic all the same.
-            None => Err(Rejection::internal(format!(
-                "the resource `{}` is not registered",
-                short_type_name::<T>()
-            ))),
+            None => Err(not_registered(std::any::type_name::<T>())),
         })
     }
+}
+
+/// The answer to a resource that is not registered, named `type_name` (in full).
+fn not_registered(type_name: &str) -> Rejection {
+    Rejection::internal(format!(
+        "the resource `{}` is not registered",
+        crate::names::shorten(type_name)
+    ))
 }
 
 impl<T: Send + Sync + 'static> FromContext for Option<Res<T>> {
@@ -45,14 +49,17 @@ impl<T: Send + Sync + 'static> FromContext for Option<Res<T>> {
     }
 
     fn prepare(cx: &Prepare<'_>) -> Self::State {
-        cx.container.get::<T>().map(Res::into_arc)
+        cx.container.get_arc::<T>()
     }
 
     fn from_context<'a>(
         state: &'a Self::State,
         _cx: &'a mut Context<'_>,
     ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a {
-        ready(Ok(state.as_ref().map(|value| Res(Arc::clone(value)))))
+        ready(Ok(match state {
+            Some(value) => Some(Res(Arc::clone(value))),
+            None => None,
+        }))
     }
 }
 
