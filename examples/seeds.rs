@@ -213,9 +213,11 @@ async fn state_and_shutdown_endpoint(say: Say) -> Result<(), roadie::Error> {
     let users = running.execute(Request::get("/users")).await;
     say(format!("[state] GET /users -> {}", users.text()));
     let stop = running.execute(Request::post("/shutdown")).await;
-    say(format!("[state] POST /shutdown -> {}", stop.text()));
-    // The endpoint asked for the stop; this waits for it to finish.
+    // The endpoint asked for the stop, which begins as soon as its answer is out (the
+    // teardown may print before the next line would): this waits for it to finish, then
+    // reports what the endpoint said.
     running.shutdown().await?;
+    say(format!("[state] POST /shutdown -> {}", stop.text()));
     say(format!("[state] app is {}", running.state()));
     Ok(())
 }

@@ -34,8 +34,8 @@ async fn the_seeds_print_their_documented_order() {
             // FastAPI and Kui: lifespan state of two types, and a shutdown endpoint.
             "[state] database and cache set up together",
             "[state] GET /users -> ada,grace",
-            "[state] POST /shutdown -> stopping",
             "[state] teardown: cache had 1 hit(s), database 2 row(s)",
+            "[state] POST /shutdown -> stopping",
             "[state] app is Stopped",
             // FasterAPI: a blocking model load, and a bad setting that stops startup.
             "[model] POST /predict -> 5.6",
