@@ -364,3 +364,35 @@ async fn a_plain_provider_past_its_timeout_inside_a_run_is_abandoned() {
     release.send(()).unwrap();
     assert_the_abandoned_call_returns_then_drops(&log).await;
 }
+
+/// A start that is dropped while a run of plain providers is under way (its caller gave up on
+/// it) stops the run after the call in progress: the providers after it never run.
+#[tokio::test]
+async fn a_dropped_start_stops_its_run_of_plain_providers() {
+    let log = Log::new();
+    let (release, blocked) = mpsc::channel::<()>();
+    let blocked = Arc::new(Mutex::new(blocked));
+    let (l1, l2) = (log.clone(), log.clone());
+    let app = App::new()
+        .on_startup(move || {
+            let _ = blocked.lock().unwrap().recv_timeout(NEVER);
+            l1.push("first returned");
+            Ok::<_, Infallible>(A(l1.tracked("A")))
+        })
+        .on_startup(move |_: Res<A>| {
+            l2.push("second ran");
+            Ok::<_, Infallible>(B(l2.tracked("B")))
+        });
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), app.start()).await;
+    assert!(gave_up.is_err(), "the start should still be blocked");
+    release.send(()).unwrap();
+    for _ in 0..1000 {
+        if log.entries().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Give a second provider time to run, were it going to.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(log.take(), ["first returned", "drop A"]);
+}

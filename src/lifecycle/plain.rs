@@ -101,6 +101,9 @@ pub(super) async fn start_run(
             })
         }
     });
+    // If this start is dropped before the run ends (its caller gave up on it), the thread
+    // stops after the call it is in: no provider starts for a start nobody awaits.
+    let _stop_if_dropped = StopIfDropped(&shared);
     let ended = loop {
         let wake = match lock(&shared.calling).now {
             Some((_, Some(deadline), _)) => Some(deadline),
@@ -157,6 +160,17 @@ fn abandon_if_late(
         );
     });
     Some((index, limit))
+}
+
+/// Ends the run from the engine's side when dropped: the call in progress is abandoned and
+/// the container (if the engine has not taken it back) is dropped with what it holds.
+struct StopIfDropped<'a>(&'a Shared);
+
+impl Drop for StopIfDropped<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.calling).abandoned = true;
+        drop(lock(&self.0.container).take());
+    }
 }
 
 /// Waits until `deadline`, or forever without one.
