@@ -18,7 +18,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{elapsed_ms, join_failure};
+use super::join_failure;
+use super::start::{log_start, start_span};
 use crate::blueprint::{Blueprint, Body, Kind, Registration};
 use crate::container::Container;
 use crate::error::Failure;
@@ -121,8 +122,8 @@ pub(super) async fn start_run(
                 }
             },
             () = sleep_until(wake) => {
-                if let Some((index, limit)) = abandon_if_late(&shared, blueprint, default_timeout) {
-                    break RunEnded::Failed(index, Failure::Timeout(limit));
+                if let Some((index, failure)) = abandon_if_late(&shared, blueprint, default_timeout) {
+                    break RunEnded::Failed(index, failure);
                 }
             }
         }
@@ -134,12 +135,12 @@ pub(super) async fn start_run(
 }
 
 /// The watchdog's look: if the provider being called is past its deadline, marks the call
-/// abandoned, logs its timeout in its span, and returns the provider and its limit.
+/// abandoned, logs its timeout in its span, and returns the provider and its failure.
 fn abandon_if_late(
     shared: &Shared,
     blueprint: &Blueprint,
     default_timeout: Option<Duration>,
-) -> Option<(usize, Duration)> {
+) -> Option<(usize, Failure)> {
     let mut calling = lock(&shared.calling);
     let (index, Some(deadline), began) = calling.now? else {
         return None;
@@ -150,16 +151,9 @@ fn abandon_if_late(
     calling.abandoned = true;
     let registration = &blueprint.registrations[index];
     let limit = registration.timeout.or(default_timeout).unwrap_or_default();
-    let span =
-        tracing::info_span!("roadie.start", node = %registration.name, kind = ?registration.kind);
-    span.in_scope(|| {
-        tracing::error!(
-            elapsed_ms = elapsed_ms(began),
-            error = %Failure::Timeout(limit),
-            "failed to start"
-        );
-    });
-    Some((index, limit))
+    let timed_out: Result<(), Failure> = Err(Failure::Timeout(limit));
+    start_span(registration).in_scope(|| log_start(began, &timed_out));
+    timed_out.err().map(|failure| (index, failure))
 }
 
 /// Ends the run from the engine's side when dropped: the call in progress is abandoned and
@@ -196,7 +190,7 @@ fn call_each(
         let Body::Run(node) = &registration.body else {
             unreachable!("a run holds providers only");
         };
-        let span = tracing::info_span!("roadie.start", node = %registration.name, kind = ?registration.kind);
+        let span = start_span(registration);
         let _entered = span.enter();
         let began = Instant::now();
         let call = {
@@ -240,21 +234,14 @@ fn call_each(
             }
             calling.now = None;
         }
+        log_start(began, &result);
         match result {
-            Ok(produced) => {
-                if let Some(produced) = produced {
-                    let mut container = lock(&shared.container);
-                    match container.as_mut() {
-                        Some(container) => produced.insert_into(container),
-                        None => return RunEnded::Started,
-                    }
-                }
-                tracing::debug!(elapsed_ms = elapsed_ms(began), "started");
-            }
-            Err(failure) => {
-                tracing::error!(elapsed_ms = elapsed_ms(began), error = %failure, "failed to start");
-                return RunEnded::Failed(index, failure);
-            }
+            Ok(Some(produced)) => match lock(&shared.container).as_mut() {
+                Some(container) => produced.insert_into(container),
+                None => return RunEnded::Started,
+            },
+            Ok(None) => {}
+            Err(failure) => return RunEnded::Failed(index, failure),
         }
     }
     RunEnded::Started

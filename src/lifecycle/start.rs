@@ -155,7 +155,7 @@ fn start_node<'a>(
     };
     let timeout = registration.timeout.or(default_timeout);
     let kind = registration.kind;
-    let span = tracing::info_span!("roadie.start", node = %registration.name, kind = ?kind);
+    let span = start_span(registration);
     if kind != Kind::Lifespan {
         let run = node.call(&prepare, trigger.clone());
         return async move {
@@ -224,7 +224,13 @@ fn start_node<'a>(
     .boxed()
 }
 
-fn log_start(began: Instant, result: &Result<Started, Failure>) {
+/// The span a startup node's start runs in, whichever way it runs.
+pub(super) fn start_span(registration: &Registration) -> tracing::Span {
+    tracing::info_span!("roadie.start", node = %registration.name, kind = ?registration.kind)
+}
+
+/// Logs how a startup node's start ended, with its duration.
+pub(super) fn log_start<T>(began: Instant, result: &Result<T, Failure>) {
     match result {
         Ok(_) => tracing::debug!(elapsed_ms = elapsed_ms(began), "started"),
         Err(failure) => {
