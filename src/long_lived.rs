@@ -82,10 +82,7 @@ impl LongLived {
 
     /// Keeps a socket task's handle, to abort it if it outlives the close timeout.
     pub(crate) fn track(&self, task: AbortHandle) {
-        let mut tasks = match self.tasks.lock() {
-            Ok(tasks) => tasks,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut tasks = crate::names::lock(&self.tasks);
         tasks.retain(|task| !task.is_finished());
         tasks.push(task);
     }
@@ -155,10 +152,7 @@ impl LongLived {
         {
             return;
         }
-        let tasks = match self.tasks.lock() {
-            Ok(mut tasks) => std::mem::take(&mut *tasks),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        };
+        let tasks = std::mem::take(&mut *crate::names::lock(&self.tasks));
         tracing::warn!(
             open = *self.open.borrow(),
             "sockets did not close in time: aborting their tasks"
@@ -199,10 +193,7 @@ impl fmt::Debug for Attach {
 
 impl Attach {
     fn slot(&self) -> std::sync::MutexGuard<'_, Option<Attached>> {
-        match self.0.lock() {
-            Ok(slot) => slot,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::names::lock(&self.0)
     }
 
     /// The app's tracker, once the response was attached to it.
@@ -251,9 +242,6 @@ impl Handover {
 
     /// Takes what the connection held over.
     pub(crate) fn take(&self) -> Option<Box<dyn std::any::Any + Send>> {
-        match self.0.lock() {
-            Ok(mut held) => held.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        }
+        crate::names::lock(&self.0).take()
     }
 }

@@ -115,10 +115,7 @@ const REGISTERED: &[&str] = &[
 /// each request's parameters can name theirs without an allocation.
 fn pattern(path: &str) -> Vec<Step> {
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut interned = match NAMES.get_or_init(Mutex::default).lock() {
-        Ok(names) => names,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut interned = crate::names::lock(NAMES.get_or_init(Mutex::default));
     let mut steps = Vec::new();
     // Static text seen since the last parameter, in bytes of the path.
     let mut skip = 0;

@@ -126,10 +126,7 @@ impl Drop for Setup {
                         finished: self.finished,
                         abandoned: None,
                     };
-                    match abandoned.lock() {
-                        Ok(mut list) => list.push(setup),
-                        Err(poisoned) => poisoned.into_inner().push(setup),
-                    }
+                    crate::names::lock(&abandoned).push(setup);
                 }
                 // Nobody will reclaim it (the whole start was dropped): cancel it.
                 None => task.abort(),
@@ -468,10 +465,7 @@ async fn start_concurrently(
                 // lifespan's setup is handed back, to be torn down if it reached `ready` (the
                 // engine had not seen it yet) or cancelled otherwise.
                 drop(running);
-                let abandoned = match abandoned.lock() {
-                    Ok(mut list) => std::mem::take(&mut *list),
-                    Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-                };
+                let abandoned = std::mem::take(&mut *crate::names::lock(&abandoned));
                 for setup in abandoned {
                     setup.reclaim(container, lifespans).await;
                 }

@@ -216,10 +216,7 @@ pub(super) async fn stop(shared: Arc<Shared>) -> Result<(), ShutdownError> {
             .background
             .stop(shared.settings.shutdown_timeout)
             .await;
-        let teardown = match shared.teardown.lock() {
-            Ok(mut slot) => slot.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
+        let teardown = crate::names::lock(&shared.teardown).take();
         let live = shared.live.swap(None);
         let mut failures = background.failures;
         if let (Some(Teardown { lifespans, hooks }), Some(live)) = (teardown, live) {

@@ -20,10 +20,7 @@ impl StreamSlot {
 
     /// The body, if no clone took it yet.
     pub(crate) fn take(&self) -> Option<Body> {
-        match self.0.lock() {
-            Ok(mut slot) => slot.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        }
+        crate::names::lock(&self.0).take()
     }
 }
 

@@ -122,10 +122,7 @@ impl Drop for WebSocket {
     /// Hands the stream back to the task's runner, which closes it properly.
     fn drop(&mut self) {
         if let (Some(stream), Some(back)) = (self.stream.take(), self.back.take()) {
-            let mut back = match back.lock() {
-                Ok(back) => back,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut back = crate::names::lock(&back);
             *back = Some(stream);
         }
     }

@@ -127,14 +127,10 @@ fn check(
             "the app is shutting down",
         ));
     }
-    let in_process =
-        parts
-            .extensions
-            .remove::<InProcessUpgrade>()
-            .and_then(|InProcessUpgrade(slot)| match slot.lock() {
-                Ok(mut slot) => slot.take(),
-                Err(poisoned) => poisoned.into_inner().take(),
-            });
+    let in_process = parts
+        .extensions
+        .remove::<InProcessUpgrade>()
+        .and_then(|InProcessUpgrade(slot)| crate::names::lock(&slot).take());
     let upgrade = match (in_process, parts.extensions.remove::<OnUpgrade>()) {
         (Some(pipe), _) => Upgrade::InProcess(pipe),
         (None, Some(on_upgrade)) if parts.version == Version::HTTP_11 => Upgrade::Hyper(on_upgrade),
@@ -273,10 +269,7 @@ where
         () = long_lived.closing() => CloseCode::Away,
     };
     // The task and all it held are dropped by now; its socket came back if still open.
-    let stream = match back.lock() {
-        Ok(mut back) => back.take(),
-        Err(poisoned) => poisoned.into_inner().take(),
-    };
+    let stream = crate::names::lock(&back).take();
     let Some(mut stream) = stream else {
         return;
     };
