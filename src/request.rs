@@ -34,12 +34,11 @@ impl Request {
             Ok(parsed) => parsed,
             Err(error) => panic!("`{uri}` is not a valid request URI: {error}"),
         };
-        let mut request = Self {
-            inner: http::Request::new(Bytes::new()),
-        };
-        *request.inner.method_mut() = method;
-        *request.inner.uri_mut() = parsed;
-        request
+        // Built whole before it is wrapped: the request is not moved once more to return.
+        let mut inner = http::Request::new(Bytes::new());
+        *inner.method_mut() = method;
+        *inner.uri_mut() = parsed;
+        Self { inner }
     }
 
     /// A `GET` request.

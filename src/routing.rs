@@ -36,7 +36,8 @@ enum Step {
     Skip(usize),
     /// A parameter (`{id}`): up to the next `/`, or to the end of the path.
     Segment(&'static str),
-    /// A catch-all parameter (`{*rest}`): the rest of the path.
+    /// A catch-all parameter (`{*rest}`), or a parameter that ends the pattern: the rest of
+    /// the path.
     Rest(&'static str),
 }
 
@@ -158,6 +159,13 @@ fn pattern(path: &str) -> Vec<Step> {
             Step::Segment(name)
         });
         rest = &rest[close + 1..];
+    }
+    // A parameter that ends the pattern runs to the end of the path: matchit matched the
+    // whole path, and a segment holds no `/`. It is found without a search.
+    if let (0, Some(last)) = (skip + rest.len(), steps.last_mut()) {
+        if let Step::Segment(name) = *last {
+            *last = Step::Rest(name);
+        }
     }
     steps
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use futures_util::future::Either;
 use tokio::sync::OnceCell;
 
 use super::App;
@@ -78,9 +79,14 @@ impl App {
         request: impl Into<Request>,
     ) -> impl Future<Output = Response> + Send + 'static {
         let request = request.into();
+        // Once started, the request goes straight to the instance's edge: no handles of the
+        // app to clone and no future around the edge's.
+        if let Some(Ok(running)) = self.lazy.started.get() {
+            return Either::Left(running.execute(request));
+        }
         let blueprint = Arc::clone(&self.blueprint);
         let lazy = Arc::clone(&self.lazy);
-        async move {
+        Either::Right(async move {
             // Once started, skip `get_or_init`: its future holds the whole start future, and
             // copying that around costs every request. The first calls box it instead.
             let started = match lazy.started.get() {
@@ -94,7 +100,7 @@ impl App {
                     edge::startup_failed()
                 }
             }
-        }
+        })
     }
 
     /// The instance that [`App::execute`] started, starting it if needed.

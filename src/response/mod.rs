@@ -158,12 +158,11 @@ impl Response {
         content_type: HeaderValue,
         body: impl Into<Bytes>,
     ) -> Self {
-        let mut response = Self::with_body(status, body);
-        response
-            .inner
-            .headers_mut()
-            .insert(CONTENT_TYPE, content_type);
-        response
+        // Built whole before it is wrapped: the response is not moved once more to return.
+        let mut inner = http::Response::new(body.into());
+        *inner.status_mut() = status;
+        inner.headers_mut().insert(CONTENT_TYPE, content_type);
+        Self { inner, extra: None }
     }
 
     pub(crate) fn json_value(status: StatusCode, value: &serde_json::Value) -> Self {
