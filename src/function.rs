@@ -15,10 +15,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::extract::{Context, FromContext, FromRequest, Needs, Prepare, Rejection};
+use crate::container::Produced;
+use crate::error::Failure;
+use crate::extract::{Context, FromContext, FromRequest, LifespanSlot, Needs, Prepare, Rejection};
 use crate::middleware::Next;
 use crate::output::PlainOutput;
 use crate::request::Request;
+use crate::shutdown::ShutdownTrigger;
 
 /// Marks a plain function or closure.
 #[doc(hidden)]
@@ -84,6 +87,78 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
         state: &'a Self::State,
         cx: &'a mut Context<'_>,
     ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
+
+    /// Calls the function `f` (this function, erased) outside any request, as a startup
+    /// provider, hook or lifespan does: one future, owning what it needs, makes the
+    /// [`Context`] from `outside`, extracts the parameters from `state`, calls the function
+    /// like [`ExtractorFn::call_blocking`] (a plain one on tokio's blocking pool, or in place
+    /// on a blocking thread; its panic raised again here), and gives what `finish` makes of
+    /// its output. `finish` runs with the call, so that what crosses back from the pool is
+    /// the node's result, the same type for every function.
+    fn start(
+        f: ErasedFn,
+        state: Self::State,
+        outside: Outside,
+        finish: fn(Self::Output) -> Started,
+    ) -> impl Future<Output = Started> + Send + 'static;
+}
+
+/// What a startup node's call gives: the values it registers, if any, or its failure.
+pub(crate) type Started = Result<Option<Produced>, Failure>;
+
+/// A function shared by its node and the calls the node starts, its type erased: the
+/// shared pointer's code (its clone, its drop) compiles once for every function, and each
+/// call reads its own function back by type ([`ErasedFn::get`]).
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct ErasedFn(Arc<dyn Any + Send + Sync>);
+
+impl ErasedFn {
+    /// `f`, shared and erased.
+    pub(crate) fn new<F: Send + Sync + 'static>(f: F) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// The function, read back as the `F` it was made from.
+    fn get<F: 'static>(&self) -> &F {
+        match self.0.downcast_ref::<F>() {
+            Some(f) => f,
+            None => unreachable!("a node calls the function it was made from"),
+        }
+    }
+}
+
+impl std::fmt::Debug for ErasedFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErasedFn")
+    }
+}
+
+/// What a call outside any request owns to make its [`Context`]: the app's shutdown handle
+/// and, for a lifespan, its slot.
+#[doc(hidden)]
+pub struct Outside {
+    shutdown: ShutdownTrigger,
+    lifespan: Option<LifespanSlot>,
+}
+
+impl Outside {
+    pub(crate) fn new(shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> Self {
+        Self { shutdown, lifespan }
+    }
+}
+
+impl std::fmt::Debug for Outside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outside")
+            .field("lifespan", &self.lifespan.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A startup node's parameter that could not be extracted, as the node's failure.
+fn rejected(rejection: Rejection) -> Started {
+    Err(Failure::from_error(rejection))
 }
 
 thread_local! {
@@ -134,6 +209,27 @@ async fn on_blocking_pool(call: BlockingCall) -> Result<BlockingOutput, Rejectio
     }
 }
 
+/// A startup node's plain call on its way to the blocking pool, its output already made into
+/// the node's result ([`Started`]): nothing typed crosses back, so nothing is unboxed.
+type StartCall = Box<dyn FnOnce() -> Started + Send>;
+
+/// Runs a startup node's plain call on tokio's blocking pool (in place on a blocking thread)
+/// and waits for it, like [`on_blocking_pool`]; its panic is raised again in the waiting task.
+async fn start_on_blocking_pool(call: StartCall) -> Started {
+    if ON_A_BLOCKING_THREAD.get() {
+        return call();
+    }
+    match tokio::task::spawn_blocking(call).await {
+        Ok(started) => started,
+        Err(join) => match join.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => rejected(Rejection::internal(
+                "the blocking call was cancelled: the runtime is shutting down",
+            )),
+        },
+    }
+}
+
 /// The output of a [`BlockingCall`] that returns an `R`: taken out of the box through a
 /// reference (cheaper to compile, per `R`, than moving the box's content out).
 fn unbox<R: 'static>(mut output: BlockingOutput) -> R {
@@ -162,6 +258,12 @@ macro_rules! impl_extractor_fn {
     }};
     (@call in_place $this:ident ($($arg:ident),*)) => {
         Ok((**$this)($($arg),*).await)
+    };
+    (@start blocking $f:ident $finish:ident ($($arg:ident),*)) => {
+        start_on_blocking_pool(Box::new(move || $finish(($f.get::<Self>())($($arg),*)))).await
+    };
+    (@start in_place $f:ident $finish:ident ($($arg:ident),*)) => {
+        $finish(($f.get::<Self>())($($arg),*).await)
     };
     (@form $form:ident $R:ident [$($bounds:tt)*] [$($await:tt)*] [$how:ident] [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
         #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
@@ -224,6 +326,26 @@ macro_rules! impl_extractor_fn {
                     Err(rejection) => return Err(rejection),
                 };)?
                 impl_extractor_fn!(@call $how self ($($T,)* $($Last)?))
+            }
+
+            async fn start(
+                f: ErasedFn,
+                state: Self::State,
+                outside: Outside,
+                finish: fn(Self::Output) -> Started,
+            ) -> Started {
+                let Outside { shutdown, lifespan } = outside;
+                let cx = &mut Context::outside_request(&shutdown, lifespan);
+                let ($($T,)* $($Last,)?) = &state;
+                $(let $T = match <$T as FromContext>::from_context($T, cx).await {
+                    Ok(value) => value,
+                    Err(rejection) => return rejected(rejection),
+                };)*
+                $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, cx, Bytes::new()).await {
+                    Ok(value) => value,
+                    Err(rejection) => return rejected(rejection),
+                };)?
+                impl_extractor_fn!(@start $how f finish ($($T,)* $($Last)?))
             }
         }
     };

@@ -4,7 +4,6 @@
 //!
 //! Each kind is written once, over the one function of extractors that every node shares.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,7 +16,7 @@ use crate::blueprint::{Body, DependencyNode, Kind, NodeCall, NodeFuture, Registr
 use crate::container::{registered_type, Produced};
 use crate::error::{BoxError, Failure};
 use crate::extract::{Context, LifespanSlot, NeedKind, Needs, Prepare, Rejection};
-use crate::function::{AsyncFn, ExtractorFn, FnNode, Prepared};
+use crate::function::{AsyncFn, ErasedFn, ExtractorFn, FnNode, Outside, Prepared};
 use crate::names::{callable_name, callable_name_of, short_type_name};
 use crate::response::HttpError;
 use crate::scope::{Entry, PreparedDependency};
@@ -98,18 +97,12 @@ where
     M: 'static,
     O: 'static,
 {
-    let start = Box::new(RunFn::<F, M, O> {
-        f: Arc::new(f),
-        _marker: PhantomData,
-    });
-    run_registration(
-        kind,
-        std::any::type_name::<F>(),
-        needs,
-        provides,
-        start,
-        F::PLAIN,
-    )
+    let node = FnRunNode {
+        f: ErasedFn::new(f),
+        start: start::<F, M, O>,
+        plain: F::PLAIN,
+    };
+    run_registration(kind, std::any::type_name::<F>(), needs, provides, node)
 }
 
 /// The registration of a startup node whose function's type is named `type_name`. Not
@@ -119,11 +112,10 @@ fn run_registration(
     type_name: &'static str,
     needs: Needs,
     provides: Vec<(std::any::TypeId, &'static str)>,
-    start: Box<dyn StartFn>,
-    plain: bool,
+    node: FnRunNode,
 ) -> Registration {
-    let node = Arc::new(FnRunNode { start, plain });
-    let mut registration = Registration::new(kind, String::new(), needs, None, Body::Run(node));
+    let mut registration =
+        Registration::new(kind, String::new(), needs, None, Body::Run(Arc::new(node)));
     registration.provides = provides;
     registration.name = callable_name_of(type_name, registration.provided_names().as_deref());
     registration
@@ -194,80 +186,45 @@ where
     }
 }
 
-/// A startup provider's, hook's or lifespan's function. A plain one runs on tokio's blocking
-/// pool (it may block: a file, a model, a synchronous pool), so that the runtime stays free,
-/// its timeout fires, and concurrent startup overlaps it with others.
-struct RunFn<F, M, O> {
-    f: Arc<F>,
-    _marker: PhantomData<fn() -> (M, O)>,
-}
-
-/// Extracts a startup node's parameters outside any request and calls its function. The one
-/// future of both [`RunNode::call`] and [`RunNode::run`] ([`StartFn::start`]): it owns what it
-/// needs.
-async fn invoke<F, M, O>(
-    f: Arc<F>,
-    state: F::State,
+/// Starts a call of the startup node whose function `f` is an `F`: prepares its parameters
+/// against the container as it is now, and returns the call, which owns what it needs
+/// (`lifespan` is the lifespan's slot, for a lifespan). A plain function runs on tokio's
+/// blocking pool (it may block: a file, a model, a synchronous pool), so that the runtime
+/// stays free, its timeout fires, and concurrent startup overlaps it with others.
+///
+/// The one code of each startup node's function: both of [`RunNode`]'s methods are written
+/// once, on [`FnRunNode`], which holds this as a function pointer.
+fn start<F, M, O>(
+    f: &ErasedFn,
+    prepare: &Prepare<'_>,
     shutdown: ShutdownTrigger,
     lifespan: Option<LifespanSlot>,
-) -> Result<Option<Produced>, Failure>
+) -> NodeFuture
 where
     F: ExtractorFn<M>,
     F::Output: ProviderOutput<O>,
 {
-    let mut cx = Context::outside_request(&shutdown, lifespan);
-    match f.call_blocking(&state, &mut cx).await {
-        Ok(output) => output.into_produced(),
-        Err(rejection) => Err(Failure::from_error(rejection)),
-    }
+    Box::pin(F::start(
+        f.clone(),
+        F::prepare(prepare),
+        Outside::new(shutdown, lifespan),
+        <F::Output as ProviderOutput<O>>::into_produced,
+    ))
 }
 
-/// A startup node's function, seen only through what starts it: both of [`RunNode`]'s
-/// methods are written once, on [`FnRunNode`], over this one per function.
-trait StartFn: Send + Sync + 'static {
-    /// Prepares the parameters against the container as it is now, and returns the call,
-    /// which owns what it needs; `lifespan` is the lifespan's slot, for a lifespan.
-    fn start(
-        &self,
-        prepare: &Prepare<'_>,
-        shutdown: ShutdownTrigger,
-        lifespan: Option<LifespanSlot>,
-    ) -> NodeFuture;
-}
-
-impl<F, M, O> StartFn for RunFn<F, M, O>
-where
-    F: ExtractorFn<M>,
-    F::Output: ProviderOutput<O>,
-    M: 'static,
-    O: 'static,
-{
-    fn start(
-        &self,
-        prepare: &Prepare<'_>,
-        shutdown: ShutdownTrigger,
-        lifespan: Option<LifespanSlot>,
-    ) -> NodeFuture {
-        Box::pin(invoke::<F, M, O>(
-            Arc::clone(&self.f),
-            F::prepare(prepare),
-            shutdown,
-            lifespan,
-        ))
-    }
-}
-
-/// The node of every startup provider, hook and lifespan made from a function: one type, so
-/// that a registration compiles only its function's [`StartFn::start`].
+/// The node of every startup provider, hook and lifespan made from a function: one type,
+/// holding the function erased and the [`start`] of its type, so that a registration
+/// compiles only that function.
 struct FnRunNode {
-    start: Box<dyn StartFn>,
+    f: ErasedFn,
+    start: fn(&ErasedFn, &Prepare<'_>, ShutdownTrigger, Option<LifespanSlot>) -> NodeFuture,
     /// Whether the function is plain (not async): see [`RunNode::plain`].
     plain: bool,
 }
 
 impl RunNode for FnRunNode {
     fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
-        self.start.start(prepare, shutdown, None)
+        (self.start)(&self.f, prepare, shutdown, None)
     }
 
     fn run(
@@ -276,7 +233,7 @@ impl RunNode for FnRunNode {
         shutdown: ShutdownTrigger,
         lifespan: Option<LifespanSlot>,
     ) -> NodeFuture {
-        self.start.start(prepare, shutdown, lifespan)
+        (self.start)(&self.f, prepare, shutdown, lifespan)
     }
 
     fn plain(&self) -> bool {
