@@ -15,7 +15,7 @@ pub use crate::scope::DependencyOutput;
 use crate::blueprint::{Body, DependencyNode, Kind, NodeCall, NodeFuture, Registration, RunNode};
 use crate::container::{registered_type, Produced};
 use crate::error::{BoxError, Failure};
-use crate::extract::{Context, LifespanSlot, NeedKind, Needs, Prepare, Rejection};
+use crate::extract::{Context, LifespanSlot, NeedKind, Needs, One, Prepare, Rejection};
 use crate::function::{AsyncFn, ErasedFn, ExtractorFn, FnNode, Outside, Prepared};
 use crate::names::{callable_name, callable_name_of, short_type_name};
 use crate::response::HttpError;
@@ -84,36 +84,68 @@ fn needs_of<F: ExtractorFn<M>, M>() -> Needs {
     needs
 }
 
-/// A startup node made from `f`, named for it and for what it provides.
-fn run_node<F, M, O>(
-    kind: Kind,
-    f: F,
-    needs: Needs,
-    provides: Vec<(std::any::TypeId, &'static str)>,
-) -> Registration
+/// What a startup node registers, read at registration.
+enum Provides {
+    /// The types its function's output registers ([`ProviderOutput::provides`]).
+    Output(fn() -> Vec<(std::any::TypeId, &'static str)>),
+    /// Nothing: a shutdown hook.
+    Nothing,
+    /// The `T` of its `Lifespan<T>` parameter, or each type of its `Lifespan<(A, B), Each>`:
+    /// a lifespan.
+    Lifespan,
+}
+
+/// A startup node's function, as its registration takes it: each part that depends on the
+/// function's type is a function pointer or a value, so that the registration's code
+/// ([`run_registration`]) compiles once, and each function only its [`start`].
+struct RunFn {
+    /// The function's type's name, which the node is named for.
+    type_name: &'static str,
+    /// Records what the function's parameters need ([`ExtractorFn::describe`]).
+    describe: fn(&mut Needs),
+    provides: Provides,
+    node: FnRunNode,
+}
+
+/// The [`RunFn`] of `f`, whose output is converted as a `ProviderOutput<O>`.
+fn run_fn<F, M, O>(f: F, provides: Provides) -> RunFn
 where
     F: ExtractorFn<M>,
     F::Output: ProviderOutput<O>,
-    M: 'static,
-    O: 'static,
 {
-    let node = FnRunNode {
-        f: ErasedFn::new(f),
-        start: start::<F, M, O>,
-        plain: F::PLAIN,
-    };
-    run_registration(kind, std::any::type_name::<F>(), needs, provides, node)
+    RunFn {
+        type_name: std::any::type_name::<F>(),
+        describe: F::describe,
+        provides,
+        node: FnRunNode {
+            f: ErasedFn::new(f),
+            start: start::<F, M, O>,
+            plain: F::PLAIN,
+        },
+    }
 }
 
-/// The registration of a startup node whose function's type is named `type_name`. Not
-/// generic, so that each registration compiles only the making of its node.
-fn run_registration(
-    kind: Kind,
-    type_name: &'static str,
-    needs: Needs,
-    provides: Vec<(std::any::TypeId, &'static str)>,
-    node: FnRunNode,
-) -> Registration {
+/// The registration of a startup node of the kind `kind`, named for its function and for
+/// what it provides. Not generic.
+fn run_registration(kind: Kind, run: RunFn) -> Registration {
+    let RunFn {
+        type_name,
+        describe,
+        provides,
+        node,
+    } = run;
+    let mut needs = Needs::default();
+    describe(&mut needs);
+    let provides = match provides {
+        Provides::Output(provides) => provides(),
+        Provides::Nothing => Vec::new(),
+        Provides::Lifespan => needs
+            .items
+            .iter()
+            .filter(|need| matches!(need.kind, NeedKind::Provides { .. }))
+            .filter_map(|need| need.registered())
+            .collect(),
+    };
     let mut registration =
         Registration::new(kind, String::new(), needs, None, Body::Run(Arc::new(node)));
     registration.provides = provides;
@@ -129,8 +161,8 @@ where
     O: 'static,
 {
     fn into_node(self) -> Registration {
-        let provides = <F::Output as ProviderOutput<O>>::provides();
-        run_node(Kind::Provider, self, needs_of::<F, M>(), provides)
+        let provides = Provides::Output(<F::Output as ProviderOutput<O>>::provides);
+        run_registration(Kind::Provider, run_fn::<F, M, O>(self, provides))
     }
 }
 
@@ -141,7 +173,7 @@ where
     M: 'static,
 {
     fn into_node(self) -> Registration {
-        run_node(Kind::Hook, self, needs_of::<F, M>(), Vec::new())
+        run_registration(Kind::Hook, run_fn::<F, M, One>(self, Provides::Nothing))
     }
 }
 
@@ -153,16 +185,8 @@ where
     L: 'static,
 {
     fn into_node(self) -> Registration {
-        let needs = needs_of::<F, (AsyncFn, P, L)>();
-        // What a lifespan registers is the `T` of its `Lifespan<T>` parameter, or each type
-        // of its `Lifespan<(A, B), Each>`.
-        let provides: Vec<_> = needs
-            .items
-            .iter()
-            .filter(|need| matches!(need.kind, NeedKind::Provides { .. }))
-            .filter_map(|need| need.registered())
-            .collect();
-        run_node(Kind::Lifespan, self, needs, provides)
+        let run = run_fn::<F, (AsyncFn, P, L), One>(self, Provides::Lifespan);
+        run_registration(Kind::Lifespan, run)
     }
 }
 
