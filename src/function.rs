@@ -146,6 +146,11 @@ impl Outside {
     pub(crate) fn new(shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> Self {
         Self { shutdown, lifespan }
     }
+
+    /// The call's context, outside any request; the lifespan's slot, if any, moves into it.
+    fn context(&mut self) -> Context<'_> {
+        Context::outside_request(&self.shutdown, self.lifespan.take())
+    }
 }
 
 impl std::fmt::Debug for Outside {
@@ -259,11 +264,36 @@ macro_rules! impl_extractor_fn {
     (@call in_place $this:ident ($($arg:ident),*)) => {
         Ok((**$this)($($arg),*).await)
     };
-    (@start blocking $f:ident $finish:ident ($($arg:ident),*)) => {
-        start_on_blocking_pool(Box::new(move || $finish(($f.get::<Self>())($($arg),*)))).await
-    };
-    (@start in_place $f:ident $finish:ident ($($arg:ident),*)) => {
-        $finish(($f.get::<Self>())($($arg),*).await)
+    (@start blocking $f:ident $state:ident $outside:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
+        // Extracted in a block of its own, so that nothing but the pool's call is held while
+        // the function runs there.
+        let call: StartCall = {
+            let mut outside = $outside;
+            let state = $state;
+            let cx = &mut outside.context();
+            impl_extractor_fn!(@extract state cx [$($T),*] $([$Last, $Mk])?);
+            Box::new(move || $finish(($f.get::<Self>())($($T,)* $($Last)?)))
+        };
+        start_on_blocking_pool(call).await
+    }};
+    (@start in_place $f:ident $state:ident $outside:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
+        let mut outside = $outside;
+        let cx = &mut outside.context();
+        impl_extractor_fn!(@extract $state cx [$($T),*] $([$Last, $Mk])?);
+        $finish(($f.get::<Self>())($($T,)* $($Last)?).await)
+    }};
+    // Binds each parameter, extracted from `$state` in order; the first that cannot be
+    // extracted fails the start.
+    (@extract $state:ident $cx:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+        let ($($T,)* $($Last,)?) = &$state;
+        $(let $T = match <$T as FromContext>::from_context($T, $cx).await {
+            Ok(value) => value,
+            Err(rejection) => return rejected(rejection),
+        };)*
+        $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, $cx, Bytes::new()).await {
+            Ok(value) => value,
+            Err(rejection) => return rejected(rejection),
+        };)?
     };
     (@form $form:ident $R:ident [$($bounds:tt)*] [$($await:tt)*] [$how:ident] [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
         #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
@@ -334,18 +364,7 @@ macro_rules! impl_extractor_fn {
                 outside: Outside,
                 finish: fn(Self::Output) -> Started,
             ) -> Started {
-                let Outside { shutdown, lifespan } = outside;
-                let cx = &mut Context::outside_request(&shutdown, lifespan);
-                let ($($T,)* $($Last,)?) = &state;
-                $(let $T = match <$T as FromContext>::from_context($T, cx).await {
-                    Ok(value) => value,
-                    Err(rejection) => return rejected(rejection),
-                };)*
-                $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, cx, Bytes::new()).await {
-                    Ok(value) => value,
-                    Err(rejection) => return rejected(rejection),
-                };)?
-                impl_extractor_fn!(@start $how f finish ($($T,)* $($Last)?))
+                impl_extractor_fn!(@start $how f state outside finish [$($T),*] $([$Last, $Mk])?)
             }
         }
     };
