@@ -88,17 +88,16 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
         cx: &'a mut Context<'_>,
     ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
 
-    /// Calls the function `f` (this function, erased) outside any request, as a startup
-    /// provider, hook or lifespan does: one future, owning what it needs, makes the
-    /// [`Context`] from `outside`, extracts the parameters from `state`, calls the function
-    /// like [`ExtractorFn::call_blocking`] (a plain one on tokio's blocking pool, or in place
-    /// on a blocking thread; its panic raised again here), and gives what `finish` makes of
-    /// its output. `finish` runs with the call, so that what crosses back from the pool is
-    /// the node's result, the same type for every function.
+    /// Calls the function outside any request, as a startup provider, hook or lifespan does:
+    /// one future, owning what it needs, makes the [`Context`] from `start` (which holds this
+    /// function, erased), extracts the parameters from `state`, calls the function like
+    /// [`ExtractorFn::call_blocking`] (a plain one on tokio's blocking pool, or in place on a
+    /// blocking thread; its panic raised again here), and gives what `finish` makes of its
+    /// output. `finish` runs with the call, so that what crosses back from the pool is the
+    /// node's result, the same type for every function.
     fn start(
-        f: ErasedFn,
+        start: Start,
         state: Self::State,
-        outside: Outside,
         finish: fn(Self::Output) -> Started,
     ) -> impl Future<Output = Started> + Send + 'static;
 }
@@ -109,23 +108,35 @@ pub(crate) type Started = Result<Option<Produced>, Failure>;
 /// A function shared by its node and the calls the node starts, its type erased: the
 /// shared pointer's code (its clone, its drop) compiles once for every function, and each
 /// call reads its own function back by type ([`ErasedFn::get`]).
-#[doc(hidden)]
 #[derive(Clone)]
-pub struct ErasedFn(Arc<dyn Any + Send + Sync>);
+pub(crate) struct ErasedFn(Arc<dyn Any + Send + Sync>);
 
 impl ErasedFn {
-    /// `f`, shared and erased.
+    /// `f`, shared and erased. Boxed first: the box is `f`'s one allocation of its own
+    /// type, and the shared pointer is made from it by code that compiles once.
     pub(crate) fn new<F: Send + Sync + 'static>(f: F) -> Self {
-        Self(Arc::new(f))
+        Self::from_box(Box::new(f))
+    }
+
+    /// The shared pointer to an erased, boxed function. Not generic.
+    fn from_box(f: Box<dyn Any + Send + Sync>) -> Self {
+        Self(Arc::from(f))
     }
 
     /// The function, read back as the `F` it was made from.
     fn get<F: 'static>(&self) -> &F {
         match self.0.downcast_ref::<F>() {
             Some(f) => f,
-            None => unreachable!("a node calls the function it was made from"),
+            None => not_its_function(),
         }
     }
+}
+
+/// What [`ErasedFn::get`] cannot meet: a node calls the function it was made from. Not
+/// generic, so that each function's `get` compiles no panic of its own.
+#[cold]
+fn not_its_function() -> ! {
+    unreachable!("a node calls the function it was made from")
 }
 
 impl std::fmt::Debug for ErasedFn {
@@ -134,28 +145,42 @@ impl std::fmt::Debug for ErasedFn {
     }
 }
 
-/// What a call outside any request owns to make its [`Context`]: the app's shutdown handle
-/// and, for a lifespan, its slot.
+/// What a startup node's call ([`ExtractorFn::start`]) owns besides its parameters' states,
+/// none of it generic: its function, erased, and what makes its [`Context`] (the app's
+/// shutdown handle and, for a lifespan, its slot).
 #[doc(hidden)]
-pub struct Outside {
+pub struct Start {
+    f: ErasedFn,
     shutdown: ShutdownTrigger,
     lifespan: Option<LifespanSlot>,
 }
 
-impl Outside {
-    pub(crate) fn new(shutdown: ShutdownTrigger, lifespan: Option<LifespanSlot>) -> Self {
-        Self { shutdown, lifespan }
-    }
-
-    /// The call's context, outside any request; the lifespan's slot, if any, moves into it.
-    fn context(&mut self) -> Context<'_> {
-        Context::outside_request(&self.shutdown, self.lifespan.take())
+impl Start {
+    /// The call of the function `f` (shared with its node).
+    pub(crate) fn new(
+        f: &ErasedFn,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> Self {
+        Self {
+            f: f.clone(),
+            shutdown,
+            lifespan,
+        }
     }
 }
 
-impl std::fmt::Debug for Outside {
+impl Start {
+    /// The function, once the parameters are extracted: the rest is dropped here, not in
+    /// each function's call.
+    fn into_fn(self) -> ErasedFn {
+        self.f
+    }
+}
+
+impl std::fmt::Debug for Start {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outside")
+        f.debug_struct("Start")
             .field("lifespan", &self.lifespan.is_some())
             .finish_non_exhaustive()
     }
@@ -264,23 +289,27 @@ macro_rules! impl_extractor_fn {
     (@call in_place $this:ident ($($arg:ident),*)) => {
         Ok((**$this)($($arg),*).await)
     };
-    (@start blocking $f:ident $state:ident $outside:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
+    (@start blocking $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
         // Extracted in a block of its own, so that nothing but the pool's call is held while
         // the function runs there.
         let call: StartCall = {
-            let mut outside = $outside;
+            let mut start = $start;
             let state = $state;
-            let cx = &mut outside.context();
-            impl_extractor_fn!(@extract state cx [$($T),*] $([$Last, $Mk])?);
-            Box::new(move || $finish(($f.get::<Self>())($($T,)* $($Last)?)))
+            let ($($T,)* $($Last,)?) = {
+                let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
+                impl_extractor_fn!(@extract state cx [$($T),*] $([$Last, $Mk])?);
+                ($($T,)* $($Last,)?)
+            };
+            let f = start.into_fn();
+            Box::new(move || $finish((f.get::<Self>())($($T,)* $($Last)?)))
         };
         start_on_blocking_pool(call).await
     }};
-    (@start in_place $f:ident $state:ident $outside:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
-        let mut outside = $outside;
-        let cx = &mut outside.context();
+    (@start in_place $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
+        let mut start = $start;
+        let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
         impl_extractor_fn!(@extract $state cx [$($T),*] $([$Last, $Mk])?);
-        $finish(($f.get::<Self>())($($T,)* $($Last)?).await)
+        $finish((start.f.get::<Self>())($($T,)* $($Last)?).await)
     }};
     // Binds each parameter, extracted from `$state` in order; the first that cannot be
     // extracted fails the start.
@@ -359,12 +388,11 @@ macro_rules! impl_extractor_fn {
             }
 
             async fn start(
-                f: ErasedFn,
+                start: Start,
                 state: Self::State,
-                outside: Outside,
                 finish: fn(Self::Output) -> Started,
             ) -> Started {
-                impl_extractor_fn!(@start $how f state outside finish [$($T),*] $([$Last, $Mk])?)
+                impl_extractor_fn!(@start $how start state finish [$($T),*] $([$Last, $Mk])?)
             }
         }
     };

@@ -16,7 +16,7 @@ use crate::blueprint::{Body, DependencyNode, Kind, NodeCall, NodeFuture, Registr
 use crate::container::{registered_type, Produced};
 use crate::error::{BoxError, Failure};
 use crate::extract::{Context, LifespanSlot, NeedKind, Needs, One, Prepare, Rejection};
-use crate::function::{AsyncFn, ErasedFn, ExtractorFn, FnNode, Outside, Prepared};
+use crate::function::{AsyncFn, ErasedFn, ExtractorFn, FnNode, Prepared, Start};
 use crate::names::{callable_name, callable_name_of, short_type_name};
 use crate::response::HttpError;
 use crate::scope::{Entry, PreparedDependency};
@@ -99,8 +99,8 @@ enum Provides {
 /// function's type is a function pointer or a value, so that the registration's code
 /// ([`run_registration`]) compiles once, and each function only its [`start`].
 struct RunFn {
-    /// The function's type's name, which the node is named for.
-    type_name: &'static str,
+    /// The function's type's name ([`std::any::type_name`]), which the node is named for.
+    type_name: fn() -> &'static str,
     /// Records what the function's parameters need ([`ExtractorFn::describe`]).
     describe: fn(&mut Needs),
     provides: Provides,
@@ -114,7 +114,7 @@ where
     F::Output: ProviderOutput<O>,
 {
     RunFn {
-        type_name: std::any::type_name::<F>(),
+        type_name: std::any::type_name::<F>,
         describe: F::describe,
         provides,
         node: FnRunNode {
@@ -149,7 +149,7 @@ fn run_registration(kind: Kind, run: RunFn) -> Registration {
     let mut registration =
         Registration::new(kind, String::new(), needs, None, Body::Run(Arc::new(node)));
     registration.provides = provides;
-    registration.name = callable_name_of(type_name, registration.provided_names().as_deref());
+    registration.name = callable_name_of(type_name(), registration.provided_names().as_deref());
     registration
 }
 
@@ -228,10 +228,10 @@ where
     F: ExtractorFn<M>,
     F::Output: ProviderOutput<O>,
 {
+    let start = Start::new(f, shutdown, lifespan);
     Box::pin(F::start(
-        f.clone(),
+        start,
         F::prepare(prepare),
-        Outside::new(shutdown, lifespan),
         <F::Output as ProviderOutput<O>>::into_produced,
     ))
 }
