@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 
 use crate::container::Produced;
 use crate::error::Failure;
@@ -88,18 +89,19 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
         cx: &'a mut Context<'_>,
     ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
 
-    /// Calls the function outside any request, as a startup provider, hook or lifespan does:
-    /// one future, owning what it needs, makes the [`Context`] from `start` (which holds this
-    /// function, erased), extracts the parameters from `state`, calls the function like
+    /// Prepares the parameters against the container as it is now (`prepare`), and returns
+    /// the function's call outside any request, as a startup provider, hook or lifespan makes
+    /// it: one future, owning what it needs, makes the [`Context`] from `start` (which holds
+    /// this function, erased), extracts the parameters, calls the function like
     /// [`ExtractorFn::call_blocking`] (a plain one on tokio's blocking pool, or in place on a
     /// blocking thread; its panic raised again here), and gives what `finish` makes of its
     /// output. `finish` runs with the call, so that what crosses back from the pool is the
     /// node's result, the same type for every function.
     fn start(
         start: Start,
-        state: Self::State,
+        prepare: &Prepare<'_>,
         finish: fn(Self::Output) -> Started,
-    ) -> impl Future<Output = Started> + Send + 'static;
+    ) -> BoxFuture<'static, Started>;
 }
 
 /// What a startup node's call gives: the values it registers, if any, or its failure.
@@ -387,12 +389,15 @@ macro_rules! impl_extractor_fn {
                 impl_extractor_fn!(@call $how self ($($T,)* $($Last)?))
             }
 
-            async fn start(
+            fn start(
                 start: Start,
-                state: Self::State,
+                prepare: &Prepare<'_>,
                 finish: fn(Self::Output) -> Started,
-            ) -> Started {
-                impl_extractor_fn!(@start $how start state finish [$($T),*] $([$Last, $Mk])?)
+            ) -> BoxFuture<'static, Started> {
+                let state = Self::prepare(prepare);
+                Box::pin(async move {
+                    impl_extractor_fn!(@start $how start state finish [$($T),*] $([$Last, $Mk])?)
+                })
             }
         }
     };

@@ -228,12 +228,11 @@ where
     F: ExtractorFn<M>,
     F::Output: ProviderOutput<O>,
 {
-    let start = Start::new(f, shutdown, lifespan);
-    Box::pin(F::start(
-        start,
-        F::prepare(prepare),
+    F::start(
+        Start::new(f, shutdown, lifespan),
+        prepare,
         <F::Output as ProviderOutput<O>>::into_produced,
-    ))
+    )
 }
 
 /// The node of every startup provider, hook and lifespan made from a function: one type,
