@@ -170,9 +170,7 @@ impl Start {
             lifespan,
         }
     }
-}
 
-impl Start {
     /// The function, once the parameters are extracted: the rest is dropped here, not in
     /// each function's call.
     fn into_fn(self) -> ErasedFn {
