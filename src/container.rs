@@ -249,7 +249,12 @@ impl Produced {
         if is_unit::<T>() {
             return None;
         }
-        Self::shared(Arc::new(value))
+        // Written out rather than through `shared`: one function per provided type, not two.
+        Some(Self::one(
+            TypeId::of::<T>(),
+            std::any::type_name::<T>(),
+            Box::new(Arc::new(value)),
+        ))
     }
 
     /// Like [`Produced::new`], for a value already shared.

@@ -14,11 +14,15 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 
-use crate::extract::{Context, FromContext, FromRequest, Needs, Prepare, Rejection};
+use crate::container::Produced;
+use crate::error::Failure;
+use crate::extract::{Context, FromContext, FromRequest, LifespanSlot, Needs, Prepare, Rejection};
 use crate::middleware::Next;
 use crate::output::PlainOutput;
 use crate::request::Request;
+use crate::shutdown::ShutdownTrigger;
 
 /// Marks a plain function or closure.
 #[doc(hidden)]
@@ -84,6 +88,107 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
         state: &'a Self::State,
         cx: &'a mut Context<'_>,
     ) -> impl Future<Output = Result<Self::Output, Rejection>> + Send + 'a;
+
+    /// Prepares the parameters against the container as it is now (`prepare`), and returns
+    /// the function's call outside any request, as a startup provider, hook or lifespan makes
+    /// it: one future, owning what it needs, makes the [`Context`] from `start` (which holds
+    /// this function, erased), extracts the parameters, calls the function like
+    /// [`ExtractorFn::call_blocking`] (a plain one on tokio's blocking pool, or in place on a
+    /// blocking thread; its panic raised again here), and gives what `finish` makes of its
+    /// output. `finish` runs with the call, so that what crosses back from the pool is the
+    /// node's result, the same type for every function.
+    fn start(
+        start: Start,
+        prepare: &Prepare<'_>,
+        finish: fn(Self::Output) -> Started,
+    ) -> BoxFuture<'static, Started>;
+}
+
+/// What a startup node's call gives: the values it registers, if any, or its failure.
+pub(crate) type Started = Result<Option<Produced>, Failure>;
+
+/// A function shared by its node and the calls the node starts, its type erased: the
+/// shared pointer's code (its clone, its drop) compiles once for every function, and each
+/// call reads its own function back by type ([`ErasedFn::get`]).
+#[derive(Clone)]
+pub(crate) struct ErasedFn(Arc<dyn Any + Send + Sync>);
+
+impl ErasedFn {
+    /// `f`, shared and erased. Boxed first: the box is `f`'s one allocation of its own
+    /// type, and the shared pointer is made from it by code that compiles once.
+    pub(crate) fn new<F: Send + Sync + 'static>(f: F) -> Self {
+        Self::from_box(Box::new(f))
+    }
+
+    /// The shared pointer to an erased, boxed function. Not generic.
+    fn from_box(f: Box<dyn Any + Send + Sync>) -> Self {
+        Self(Arc::from(f))
+    }
+
+    /// The function, read back as the `F` it was made from.
+    fn get<F: 'static>(&self) -> &F {
+        match self.0.downcast_ref::<F>() {
+            Some(f) => f,
+            None => not_its_function(),
+        }
+    }
+}
+
+/// What [`ErasedFn::get`] cannot meet: a node calls the function it was made from. Not
+/// generic, so that each function's `get` compiles no panic of its own.
+#[cold]
+fn not_its_function() -> ! {
+    unreachable!("a node calls the function it was made from")
+}
+
+impl std::fmt::Debug for ErasedFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErasedFn")
+    }
+}
+
+/// What a startup node's call ([`ExtractorFn::start`]) owns besides its parameters' states,
+/// none of it generic: its function, erased, and what makes its [`Context`] (the app's
+/// shutdown handle and, for a lifespan, its slot).
+#[doc(hidden)]
+pub struct Start {
+    f: ErasedFn,
+    shutdown: ShutdownTrigger,
+    lifespan: Option<LifespanSlot>,
+}
+
+impl Start {
+    /// The call of the function `f` (shared with its node).
+    pub(crate) fn new(
+        f: &ErasedFn,
+        shutdown: ShutdownTrigger,
+        lifespan: Option<LifespanSlot>,
+    ) -> Self {
+        Self {
+            f: f.clone(),
+            shutdown,
+            lifespan,
+        }
+    }
+
+    /// The function, once the parameters are extracted: the rest is dropped here, not in
+    /// each function's call.
+    fn into_fn(self) -> ErasedFn {
+        self.f
+    }
+}
+
+impl std::fmt::Debug for Start {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Start")
+            .field("lifespan", &self.lifespan.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A startup node's parameter that could not be extracted, as the node's failure.
+fn rejected(rejection: Rejection) -> Started {
+    Err(Failure::from_error(rejection))
 }
 
 thread_local! {
@@ -134,6 +239,27 @@ async fn on_blocking_pool(call: BlockingCall) -> Result<BlockingOutput, Rejectio
     }
 }
 
+/// A startup node's plain call on its way to the blocking pool, its output already made into
+/// the node's result ([`Started`]): nothing typed crosses back, so nothing is unboxed.
+type StartCall = Box<dyn FnOnce() -> Started + Send>;
+
+/// Runs a startup node's plain call on tokio's blocking pool (in place on a blocking thread)
+/// and waits for it, like [`on_blocking_pool`]; its panic is raised again in the waiting task.
+async fn start_on_blocking_pool(call: StartCall) -> Started {
+    if ON_A_BLOCKING_THREAD.get() {
+        return call();
+    }
+    match tokio::task::spawn_blocking(call).await {
+        Ok(started) => started,
+        Err(join) => match join.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => rejected(Rejection::internal(
+                "the blocking call was cancelled: the runtime is shutting down",
+            )),
+        },
+    }
+}
+
 /// The output of a [`BlockingCall`] that returns an `R`: taken out of the box through a
 /// reference (cheaper to compile, per `R`, than moving the box's content out).
 fn unbox<R: 'static>(mut output: BlockingOutput) -> R {
@@ -162,6 +288,41 @@ macro_rules! impl_extractor_fn {
     }};
     (@call in_place $this:ident ($($arg:ident),*)) => {
         Ok((**$this)($($arg),*).await)
+    };
+    (@start blocking $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
+        // Extracted in a block of its own, so that nothing but the pool's call is held while
+        // the function runs there.
+        let call: StartCall = {
+            let mut start = $start;
+            let state = $state;
+            let ($($T,)* $($Last,)?) = {
+                let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
+                impl_extractor_fn!(@extract state cx [$($T),*] $([$Last, $Mk])?);
+                ($($T,)* $($Last,)?)
+            };
+            let f = start.into_fn();
+            Box::new(move || $finish((f.get::<Self>())($($T,)* $($Last)?)))
+        };
+        start_on_blocking_pool(call).await
+    }};
+    (@start in_place $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
+        let mut start = $start;
+        let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
+        impl_extractor_fn!(@extract $state cx [$($T),*] $([$Last, $Mk])?);
+        $finish((start.f.get::<Self>())($($T,)* $($Last)?).await)
+    }};
+    // Binds each parameter, extracted from `$state` in order; the first that cannot be
+    // extracted fails the start.
+    (@extract $state:ident $cx:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+        let ($($T,)* $($Last,)?) = &$state;
+        $(let $T = match <$T as FromContext>::from_context($T, $cx).await {
+            Ok(value) => value,
+            Err(rejection) => return rejected(rejection),
+        };)*
+        $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, $cx, Bytes::new()).await {
+            Ok(value) => value,
+            Err(rejection) => return rejected(rejection),
+        };)?
     };
     (@form $form:ident $R:ident [$($bounds:tt)*] [$($await:tt)*] [$how:ident] [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
         #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
@@ -224,6 +385,17 @@ macro_rules! impl_extractor_fn {
                     Err(rejection) => return Err(rejection),
                 };)?
                 impl_extractor_fn!(@call $how self ($($T,)* $($Last)?))
+            }
+
+            fn start(
+                start: Start,
+                prepare: &Prepare<'_>,
+                finish: fn(Self::Output) -> Started,
+            ) -> BoxFuture<'static, Started> {
+                let state = Self::prepare(prepare);
+                Box::pin(async move {
+                    impl_extractor_fn!(@start $how start state finish [$($T),*] $([$Last, $Mk])?)
+                })
             }
         }
     };

@@ -4,7 +4,6 @@
 //!
 //! Each kind is written once, over the one function of extractors that every node shares.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -16,8 +15,8 @@ pub use crate::scope::DependencyOutput;
 use crate::blueprint::{Body, DependencyNode, Kind, NodeCall, NodeFuture, Registration, RunNode};
 use crate::container::{registered_type, Produced};
 use crate::error::{BoxError, Failure};
-use crate::extract::{Context, LifespanSlot, NeedKind, Needs, Prepare, Rejection};
-use crate::function::{AsyncFn, ExtractorFn, FnNode, Prepared};
+use crate::extract::{Context, LifespanSlot, NeedKind, Needs, One, Prepare, Rejection};
+use crate::function::{AsyncFn, ErasedFn, ExtractorFn, FnNode, Prepared, Start};
 use crate::names::{callable_name, callable_name_of, short_type_name};
 use crate::response::HttpError;
 use crate::scope::{Entry, PreparedDependency};
@@ -85,47 +84,72 @@ fn needs_of<F: ExtractorFn<M>, M>() -> Needs {
     needs
 }
 
-/// A startup node made from `f`, named for it and for what it provides.
-fn run_node<F, M, O>(
-    kind: Kind,
-    f: F,
-    needs: Needs,
-    provides: Vec<(std::any::TypeId, &'static str)>,
-) -> Registration
+/// What a startup node registers, read at registration.
+enum Provides {
+    /// The types its function's output registers ([`ProviderOutput::provides`]).
+    Output(fn() -> Vec<(std::any::TypeId, &'static str)>),
+    /// Nothing: a shutdown hook.
+    Nothing,
+    /// The `T` of its `Lifespan<T>` parameter, or each type of its `Lifespan<(A, B), Each>`:
+    /// a lifespan.
+    Lifespan,
+}
+
+/// A startup node's function, as its registration takes it: each part that depends on the
+/// function's type is a function pointer or a value, so that the registration's code
+/// ([`run_registration`]) compiles once, and each function only its [`start`].
+struct RunFn {
+    /// The function's type's name ([`std::any::type_name`]), which the node is named for.
+    type_name: fn() -> &'static str,
+    /// Records what the function's parameters need ([`ExtractorFn::describe`]).
+    describe: fn(&mut Needs),
+    provides: Provides,
+    node: FnRunNode,
+}
+
+/// The [`RunFn`] of `f`, whose output is converted as a `ProviderOutput<O>`.
+fn run_fn<F, M, O>(f: F, provides: Provides) -> RunFn
 where
     F: ExtractorFn<M>,
     F::Output: ProviderOutput<O>,
-    M: 'static,
-    O: 'static,
 {
-    let start = Box::new(RunFn::<F, M, O> {
-        f: Arc::new(f),
-        _marker: PhantomData,
-    });
-    run_registration(
-        kind,
-        std::any::type_name::<F>(),
-        needs,
+    RunFn {
+        type_name: std::any::type_name::<F>,
+        describe: F::describe,
         provides,
-        start,
-        F::PLAIN,
-    )
+        node: FnRunNode {
+            f: ErasedFn::new(f),
+            start: start::<F, M, O>,
+            plain: F::PLAIN,
+        },
+    }
 }
 
-/// The registration of a startup node whose function's type is named `type_name`. Not
-/// generic, so that each registration compiles only the making of its node.
-fn run_registration(
-    kind: Kind,
-    type_name: &'static str,
-    needs: Needs,
-    provides: Vec<(std::any::TypeId, &'static str)>,
-    start: Box<dyn StartFn>,
-    plain: bool,
-) -> Registration {
-    let node = Arc::new(FnRunNode { start, plain });
-    let mut registration = Registration::new(kind, String::new(), needs, None, Body::Run(node));
+/// The registration of a startup node of the kind `kind`, named for its function and for
+/// what it provides. Not generic.
+fn run_registration(kind: Kind, run: RunFn) -> Registration {
+    let RunFn {
+        type_name,
+        describe,
+        provides,
+        node,
+    } = run;
+    let mut needs = Needs::default();
+    describe(&mut needs);
+    let provides = match provides {
+        Provides::Output(provides) => provides(),
+        Provides::Nothing => Vec::new(),
+        Provides::Lifespan => needs
+            .items
+            .iter()
+            .filter(|need| matches!(need.kind, NeedKind::Provides { .. }))
+            .filter_map(|need| need.registered())
+            .collect(),
+    };
+    let mut registration =
+        Registration::new(kind, String::new(), needs, None, Body::Run(Arc::new(node)));
     registration.provides = provides;
-    registration.name = callable_name_of(type_name, registration.provided_names().as_deref());
+    registration.name = callable_name_of(type_name(), registration.provided_names().as_deref());
     registration
 }
 
@@ -137,8 +161,8 @@ where
     O: 'static,
 {
     fn into_node(self) -> Registration {
-        let provides = <F::Output as ProviderOutput<O>>::provides();
-        run_node(Kind::Provider, self, needs_of::<F, M>(), provides)
+        let provides = Provides::Output(<F::Output as ProviderOutput<O>>::provides);
+        run_registration(Kind::Provider, run_fn::<F, M, O>(self, provides))
     }
 }
 
@@ -149,7 +173,7 @@ where
     M: 'static,
 {
     fn into_node(self) -> Registration {
-        run_node(Kind::Hook, self, needs_of::<F, M>(), Vec::new())
+        run_registration(Kind::Hook, run_fn::<F, M, One>(self, Provides::Nothing))
     }
 }
 
@@ -161,16 +185,8 @@ where
     L: 'static,
 {
     fn into_node(self) -> Registration {
-        let needs = needs_of::<F, (AsyncFn, P, L)>();
-        // What a lifespan registers is the `T` of its `Lifespan<T>` parameter, or each type
-        // of its `Lifespan<(A, B), Each>`.
-        let provides: Vec<_> = needs
-            .items
-            .iter()
-            .filter(|need| matches!(need.kind, NeedKind::Provides { .. }))
-            .filter_map(|need| need.registered())
-            .collect();
-        run_node(Kind::Lifespan, self, needs, provides)
+        let run = run_fn::<F, (AsyncFn, P, L), One>(self, Provides::Lifespan);
+        run_registration(Kind::Lifespan, run)
     }
 }
 
@@ -194,80 +210,44 @@ where
     }
 }
 
-/// A startup provider's, hook's or lifespan's function. A plain one runs on tokio's blocking
-/// pool (it may block: a file, a model, a synchronous pool), so that the runtime stays free,
-/// its timeout fires, and concurrent startup overlaps it with others.
-struct RunFn<F, M, O> {
-    f: Arc<F>,
-    _marker: PhantomData<fn() -> (M, O)>,
-}
-
-/// Extracts a startup node's parameters outside any request and calls its function. The one
-/// future of both [`RunNode::call`] and [`RunNode::run`] ([`StartFn::start`]): it owns what it
-/// needs.
-async fn invoke<F, M, O>(
-    f: Arc<F>,
-    state: F::State,
+/// Starts a call of the startup node whose function `f` is an `F`: prepares its parameters
+/// against the container as it is now, and returns the call, which owns what it needs
+/// (`lifespan` is the lifespan's slot, for a lifespan). A plain function runs on tokio's
+/// blocking pool (it may block: a file, a model, a synchronous pool), so that the runtime
+/// stays free, its timeout fires, and concurrent startup overlaps it with others.
+///
+/// The one code of each startup node's function: both of [`RunNode`]'s methods are written
+/// once, on [`FnRunNode`], which holds this as a function pointer.
+fn start<F, M, O>(
+    f: &ErasedFn,
+    prepare: &Prepare<'_>,
     shutdown: ShutdownTrigger,
     lifespan: Option<LifespanSlot>,
-) -> Result<Option<Produced>, Failure>
+) -> NodeFuture
 where
     F: ExtractorFn<M>,
     F::Output: ProviderOutput<O>,
 {
-    let mut cx = Context::outside_request(&shutdown, lifespan);
-    match f.call_blocking(&state, &mut cx).await {
-        Ok(output) => output.into_produced(),
-        Err(rejection) => Err(Failure::from_error(rejection)),
-    }
+    F::start(
+        Start::new(f, shutdown, lifespan),
+        prepare,
+        <F::Output as ProviderOutput<O>>::into_produced,
+    )
 }
 
-/// A startup node's function, seen only through what starts it: both of [`RunNode`]'s
-/// methods are written once, on [`FnRunNode`], over this one per function.
-trait StartFn: Send + Sync + 'static {
-    /// Prepares the parameters against the container as it is now, and returns the call,
-    /// which owns what it needs; `lifespan` is the lifespan's slot, for a lifespan.
-    fn start(
-        &self,
-        prepare: &Prepare<'_>,
-        shutdown: ShutdownTrigger,
-        lifespan: Option<LifespanSlot>,
-    ) -> NodeFuture;
-}
-
-impl<F, M, O> StartFn for RunFn<F, M, O>
-where
-    F: ExtractorFn<M>,
-    F::Output: ProviderOutput<O>,
-    M: 'static,
-    O: 'static,
-{
-    fn start(
-        &self,
-        prepare: &Prepare<'_>,
-        shutdown: ShutdownTrigger,
-        lifespan: Option<LifespanSlot>,
-    ) -> NodeFuture {
-        Box::pin(invoke::<F, M, O>(
-            Arc::clone(&self.f),
-            F::prepare(prepare),
-            shutdown,
-            lifespan,
-        ))
-    }
-}
-
-/// The node of every startup provider, hook and lifespan made from a function: one type, so
-/// that a registration compiles only its function's [`StartFn::start`].
+/// The node of every startup provider, hook and lifespan made from a function: one type,
+/// holding the function erased and the [`start`] of its type, so that a registration
+/// compiles only that function.
 struct FnRunNode {
-    start: Box<dyn StartFn>,
+    f: ErasedFn,
+    start: fn(&ErasedFn, &Prepare<'_>, ShutdownTrigger, Option<LifespanSlot>) -> NodeFuture,
     /// Whether the function is plain (not async): see [`RunNode::plain`].
     plain: bool,
 }
 
 impl RunNode for FnRunNode {
     fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
-        self.start.start(prepare, shutdown, None)
+        (self.start)(&self.f, prepare, shutdown, None)
     }
 
     fn run(
@@ -276,7 +256,7 @@ impl RunNode for FnRunNode {
         shutdown: ShutdownTrigger,
         lifespan: Option<LifespanSlot>,
     ) -> NodeFuture {
-        self.start.start(prepare, shutdown, lifespan)
+        (self.start)(&self.f, prepare, shutdown, lifespan)
     }
 
     fn plain(&self) -> bool {
