@@ -75,6 +75,16 @@ pub(crate) trait IncomingBody: Send {
 
     /// The body, unread, as the app's layers carry it.
     fn into_body(self) -> Body;
+
+    /// The same answer as [`IncomingBody::read`] without a future to make and poll, when the
+    /// body is in memory already (`execute`'s); any other body gives itself back, to be read.
+    fn read_in_memory(self, limits: &BodyLimits) -> Result<Result<(Bytes, Held), Refused>, Self>
+    where
+        Self: Sized,
+    {
+        let _ = limits;
+        Err(self)
+    }
 }
 
 /// The answer that refuses a body; boxed, so that the common way through stays small.
@@ -91,15 +101,27 @@ impl IncomingBody for Bytes {
         limits: &BodyLimits,
     ) -> impl Future<Output = Result<(Bytes, Held), Refused>> + Send {
         // Ready at once: no state machine to make and poll.
-        std::future::ready(if self.len() > limits.size {
-            Err(Box::new(too_large(limits.size)))
-        } else {
-            Ok((self, None))
-        })
+        std::future::ready(in_memory(self, limits))
     }
 
     fn into_body(self) -> Body {
         self.into()
+    }
+
+    #[inline]
+    fn read_in_memory(self, limits: &BodyLimits) -> Result<Result<(Bytes, Held), Refused>, Self> {
+        Ok(in_memory(self, limits))
+    }
+}
+
+/// A body in memory, within the size limit or refused (`413`). It holds no share of the
+/// memory bound: it is in memory already.
+#[inline]
+fn in_memory(body: Bytes, limits: &BodyLimits) -> Result<(Bytes, Held), Refused> {
+    if body.len() > limits.size {
+        Err(Box::new(too_large(limits.size)))
+    } else {
+        Ok((body, None))
     }
 }
 
@@ -385,7 +407,11 @@ where
             // Before the body is read: the request is refused whatever it holds.
             response = uri_too_long(uri_limit);
         } else {
-            match body.read(&parts, admitted.body_limits()).await {
+            let read = match body.read_in_memory(admitted.body_limits()) {
+                Ok(read) => read,
+                Err(body) => body.read(&parts, admitted.body_limits()).await,
+            };
+            match read {
                 Ok((body, held)) => {
                     let mut params = Params::default();
                     let lookup = live
