@@ -228,6 +228,15 @@ async fn on_blocking_pool(call: BlockingCall) -> Result<BlockingOutput, Rejectio
     if ON_A_BLOCKING_THREAD.get() {
         return Ok(call());
     }
+    spawn_blocking_and_wait(call).await
+}
+
+/// Runs `call` on tokio's blocking pool and waits for it: its output, or `Err` when the
+/// runtime is shutting down and the call never ran; its panic is raised again here. Generic
+/// only in the boxed call's output (a [`BlockingOutput`], a [`Started`]).
+async fn spawn_blocking_and_wait<R: Send + 'static>(
+    call: Box<dyn FnOnce() -> R + Send>,
+) -> Result<R, Rejection> {
     match tokio::task::spawn_blocking(call).await {
         Ok(output) => Ok(output),
         Err(join) => match join.try_into_panic() {
@@ -249,14 +258,9 @@ async fn start_on_blocking_pool(call: StartCall) -> Started {
     if ON_A_BLOCKING_THREAD.get() {
         return call();
     }
-    match tokio::task::spawn_blocking(call).await {
+    match spawn_blocking_and_wait(call).await {
         Ok(started) => started,
-        Err(join) => match join.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(_) => rejected(Rejection::internal(
-                "the blocking call was cancelled: the runtime is shutting down",
-            )),
-        },
+        Err(cancelled) => rejected(cancelled),
     }
 }
 
@@ -297,7 +301,7 @@ macro_rules! impl_extractor_fn {
             let state = $state;
             let ($($T,)* $($Last,)?) = {
                 let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
-                impl_extractor_fn!(@extract state cx [$($T),*] $([$Last, $Mk])?);
+                impl_extractor_fn!(@extract state cx rejected; [$($T),*] $([$Last, $Mk])?);
                 ($($T,)* $($Last,)?)
             };
             let f = start.into_fn();
@@ -308,20 +312,20 @@ macro_rules! impl_extractor_fn {
     (@start in_place $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
         let mut start = $start;
         let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
-        impl_extractor_fn!(@extract $state cx [$($T),*] $([$Last, $Mk])?);
+        impl_extractor_fn!(@extract $state cx rejected; [$($T),*] $([$Last, $Mk])?);
         $finish((start.f.get::<Self>())($($T,)* $($Last)?).await)
     }};
-    // Binds each parameter, extracted from `$state` in order; the first that cannot be
-    // extracted fails the start.
-    (@extract $state:ident $cx:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+    // Binds each parameter, extracted from `$state` in order, outside any request; the first
+    // that cannot be extracted returns `$fail(rejection)`.
+    (@extract $state:ident $cx:ident $fail:path; [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
         let ($($T,)* $($Last,)?) = &$state;
         $(let $T = match <$T as FromContext>::from_context($T, $cx).await {
             Ok(value) => value,
-            Err(rejection) => return rejected(rejection),
+            Err(rejection) => return $fail(rejection),
         };)*
         $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, $cx, Bytes::new()).await {
             Ok(value) => value,
-            Err(rejection) => return rejected(rejection),
+            Err(rejection) => return $fail(rejection),
         };)?
     };
     (@form $form:ident $R:ident [$($bounds:tt)*] [$($await:tt)*] [$how:ident] [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
@@ -375,15 +379,7 @@ macro_rules! impl_extractor_fn {
                 state: &Self::State,
                 cx: &mut Context<'_>,
             ) -> Result<Self::Output, Rejection> {
-                let ($($T,)* $($Last,)?) = state;
-                $(let $T = match <$T as FromContext>::from_context($T, cx).await {
-                    Ok(value) => value,
-                    Err(rejection) => return Err(rejection),
-                };)*
-                $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, cx, Bytes::new()).await {
-                    Ok(value) => value,
-                    Err(rejection) => return Err(rejection),
-                };)?
+                impl_extractor_fn!(@extract state cx Err; [$($T),*] $([$Last, $Mk])?);
                 impl_extractor_fn!(@call $how self ($($T,)* $($Last)?))
             }
 
