@@ -19,6 +19,21 @@ use support::{Log, A, B};
 /// Long enough to mean "never" in a test that passes, short enough to end one that fails.
 const NEVER: Duration = Duration::from_secs(10);
 
+/// Blocking work a test ends: [`Gate::wait`] blocks its thread until the test sends on the
+/// sender [`Gate::new`] gave it (or `NEVER` passes).
+struct Gate(Mutex<mpsc::Receiver<()>>);
+
+impl Gate {
+    fn new() -> (mpsc::Sender<()>, Self) {
+        let (release, blocked) = mpsc::channel();
+        (release, Self(Mutex::new(blocked)))
+    }
+
+    fn wait(&self) {
+        let _ = self.0.lock().unwrap().recv_timeout(NEVER);
+    }
+}
+
 /// A message that only a task on the runtime sends: a plain function that receives it proves
 /// it did not hold the runtime's thread while waiting.
 fn from_the_runtime() -> Arc<Mutex<mpsc::Receiver<&'static str>>> {
@@ -57,8 +72,7 @@ async fn a_plain_provider_runs_beside_the_runtime_not_on_it() {
 #[tokio::test]
 async fn a_blocking_provider_past_its_timeout_fails_startup_and_rolls_back() {
     let log = Log::new();
-    let (release, blocked) = mpsc::channel::<()>();
-    let blocked = Arc::new(Mutex::new(blocked));
+    let (release, blocked) = Gate::new();
     let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let ticker = {
         let ticks = Arc::clone(&ticks);
@@ -81,7 +95,7 @@ async fn a_blocking_provider_past_its_timeout_fails_startup_and_rolls_back() {
         })
         .on_startup(move |_: Res<A>| {
             // A `std::thread::sleep` far longer than the timeout, ended by the test.
-            let _ = blocked.lock().unwrap().recv_timeout(NEVER);
+            blocked.wait();
             l2.push("the blocking call returned");
             Ok::<_, Infallible>(B(l2.tracked("B")))
         })
@@ -178,12 +192,11 @@ async fn a_panicking_plain_provider_fails_startup_with_its_message() {
 #[tokio::test]
 async fn a_plain_shutdown_hook_runs_beside_the_runtime_and_its_timeout_fires() {
     let log = Log::new();
-    let (release, blocked) = mpsc::channel::<()>();
-    let blocked = Arc::new(Mutex::new(blocked));
+    let (release, blocked) = Gate::new();
     let (l1, l2) = (log.clone(), log.clone());
     let running = App::new()
         .on_shutdown(move || {
-            let _ = blocked.lock().unwrap().recv_timeout(NEVER);
+            blocked.wait();
         })
         .named("flush to disk")
         .timeout(Duration::from_millis(50))
@@ -326,8 +339,7 @@ async fn a_run_of_plain_providers_sees_each_value_in_turn_and_stops_at_a_failure
 #[tokio::test]
 async fn a_plain_provider_past_its_timeout_inside_a_run_is_abandoned() {
     let log = Log::new();
-    let (release, blocked) = mpsc::channel::<()>();
-    let blocked = Arc::new(Mutex::new(blocked));
+    let (release, blocked) = Gate::new();
     let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
     let error = App::new()
         .startup_timeout(None)
@@ -338,7 +350,7 @@ async fn a_plain_provider_past_its_timeout_inside_a_run_is_abandoned() {
             Ok::<_, Infallible>(A(l1.tracked("A")))
         })
         .on_startup(move |_: Res<A>| {
-            let _ = blocked.lock().unwrap().recv_timeout(NEVER);
+            blocked.wait();
             l2.push("the blocking call returned");
             Ok::<_, Infallible>(B(l2.tracked("B")))
         })
@@ -370,12 +382,11 @@ async fn a_plain_provider_past_its_timeout_inside_a_run_is_abandoned() {
 #[tokio::test]
 async fn a_dropped_start_stops_its_run_of_plain_providers() {
     let log = Log::new();
-    let (release, blocked) = mpsc::channel::<()>();
-    let blocked = Arc::new(Mutex::new(blocked));
+    let (release, blocked) = Gate::new();
     let (l1, l2) = (log.clone(), log.clone());
     let app = App::new()
         .on_startup(move || {
-            let _ = blocked.lock().unwrap().recv_timeout(NEVER);
+            blocked.wait();
             l1.push("first returned");
             Ok::<_, Infallible>(A(l1.tracked("A")))
         })
