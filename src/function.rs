@@ -221,20 +221,11 @@ type BlockingCall = Box<dyn FnOnce() -> BlockingOutput + Send>;
 /// out with [`unbox`]).
 type BlockingOutput = Box<dyn Any + Send>;
 
-/// Runs a plain function's call on tokio's blocking pool and waits for it; its panic is raised
-/// again in the waiting task. The call and its output are boxed ([`BlockingCall`]); the output
-/// is unboxed with [`unbox`].
-async fn on_blocking_pool(call: BlockingCall) -> Result<BlockingOutput, Rejection> {
-    if ON_A_BLOCKING_THREAD.get() {
-        return Ok(call());
-    }
-    spawn_blocking_and_wait(call).await
-}
-
 /// Runs `call` on tokio's blocking pool and waits for it: its output, or `Err` when the
 /// runtime is shutting down and the call never ran; its panic is raised again here. Generic
-/// only in the boxed call's output (a [`BlockingOutput`], a [`Started`]).
-async fn spawn_blocking_and_wait<R: Send + 'static>(
+/// only in the boxed call's output: a [`BlockingCall`]'s (a request-scoped dependency's,
+/// unboxed with [`unbox`]) or a [`StartCall`]'s.
+async fn on_blocking_pool<R: Send + 'static>(
     call: Box<dyn FnOnce() -> R + Send>,
 ) -> Result<R, Rejection> {
     match tokio::task::spawn_blocking(call).await {
@@ -252,13 +243,14 @@ async fn spawn_blocking_and_wait<R: Send + 'static>(
 /// the node's result ([`Started`]): nothing typed crosses back, so nothing is unboxed.
 type StartCall = Box<dyn FnOnce() -> Started + Send>;
 
-/// Runs a startup node's plain call on tokio's blocking pool (in place on a blocking thread)
-/// and waits for it, like [`on_blocking_pool`]; its panic is raised again in the waiting task.
+/// Runs a startup node's plain call on tokio's blocking pool (in place on a blocking thread:
+/// a run of plain providers, [`on_this_blocking_thread`]) and waits for it; its panic is
+/// raised again in the waiting task.
 async fn start_on_blocking_pool(call: StartCall) -> Started {
     if ON_A_BLOCKING_THREAD.get() {
         return call();
     }
-    match spawn_blocking_and_wait(call).await {
+    match on_blocking_pool(call).await {
         Ok(started) => started,
         Err(cancelled) => rejected(cancelled),
     }
@@ -285,7 +277,8 @@ macro_rules! impl_extractor_fn {
     };
     (@call blocking $this:ident ($($arg:ident),*)) => {{
         let f = Arc::clone($this);
-        match on_blocking_pool(Box::new(move || -> BlockingOutput { Box::new(Some((*f)($($arg),*))) })).await {
+        let call: BlockingCall = Box::new(move || -> BlockingOutput { Box::new(Some((*f)($($arg),*))) });
+        match on_blocking_pool(call).await {
             Ok(output) => Ok(unbox(output)),
             Err(rejection) => Err(rejection),
         }
