@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::Method;
+use smallvec::SmallVec;
 
 use crate::background::TaskSpec;
 use crate::conditional::RouteSemantics;
@@ -155,7 +156,9 @@ pub struct Registration {
     pub(crate) name: String,
     pub(crate) needs: Needs,
     /// The types it registers: none, one, or several (a provider or lifespan of `Each`).
-    pub(crate) provides: Vec<(TypeId, &'static str)>,
+    /// One is held in the registration itself, so that validating thousands of providers
+    /// does not chase a pointer per provider.
+    pub(crate) provides: SmallVec<[(TypeId, &'static str); 1]>,
     /// Set by `App::timeout`; read by the lifecycle for startup and shutdown nodes and
     /// background tasks only.
     pub(crate) timeout: Option<Duration>,

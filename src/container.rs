@@ -101,7 +101,7 @@ type AnyValue = Box<dyn Any + Send + Sync>;
 /// the app's functions are prepared at start, not per request. Inserting is not generic, so
 /// that each provided type compiles no code of the map's.
 pub struct Container {
-    map: HashMap<TypeId, AnyValue, BuildHasherDefault<TypeIdHasher>>,
+    map: TypeMap<AnyValue>,
     /// `(type of the value, its name)` in registration order, for dropping in reverse.
     order: Vec<(TypeId, &'static str)>,
 }
@@ -175,7 +175,7 @@ impl Container {
     fn insert_any(&mut self, ty: TypeId, type_name: &'static str, value: AnyValue) {
         if let Entry::Vacant(vacant) = self.map.entry(ty) {
             vacant.insert(value);
-            self.order.push((ty, crate::names::leak_short(type_name)));
+            self.order.push((ty, crate::names::static_short(type_name)));
         }
     }
 
@@ -215,9 +215,12 @@ impl fmt::Debug for Container {
     }
 }
 
+/// A map keyed by [`TypeId`], hashed with [`TypeIdHasher`].
+pub(crate) type TypeMap<V> = HashMap<TypeId, V, BuildHasherDefault<TypeIdHasher>>;
+
 /// Hashes a [`TypeId`], which is already a hash: it keeps the `u64` that `TypeId` writes.
 #[derive(Default)]
-struct TypeIdHasher(u64);
+pub(crate) struct TypeIdHasher(u64);
 
 impl Hasher for TypeIdHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -240,7 +243,8 @@ impl Hasher for TypeIdHasher {
 /// its type's id and name.
 #[doc(hidden)]
 pub struct Produced {
-    values: Vec<(TypeId, &'static str, AnyValue)>,
+    /// Most nodes register one value: it is held here without an allocation of its own.
+    values: smallvec::SmallVec<[(TypeId, &'static str, AnyValue); 1]>,
 }
 
 impl Produced {
@@ -272,13 +276,13 @@ impl Produced {
     /// One value, of the type with the id `ty` and named `type_name`.
     fn one(ty: TypeId, type_name: &'static str, value: AnyValue) -> Self {
         Self {
-            values: vec![(ty, type_name, value)],
+            values: smallvec::smallvec![(ty, type_name, value)],
         }
     }
 
     /// Several values on their way together (`Each`); `None` if none registers anything.
     pub(crate) fn all(produced: impl IntoIterator<Item = Option<Self>>) -> Option<Self> {
-        let values: Vec<_> = produced
+        let values: smallvec::SmallVec<_> = produced
             .into_iter()
             .flatten()
             .flat_map(|one| one.values)

@@ -10,14 +10,26 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
 
 /// The name of `T` with module paths removed: `alloc::sync::Arc<my_app::Db>` reads `Arc<Db>`.
 pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
-    // Computed once per type at registration, never on the request path; generic only in
-    // the type name it reads.
-    leak_short(std::any::type_name::<T>())
+    // Read at registration and at start, never on the request path; generic only in the
+    // type name it reads.
+    static_short(std::any::type_name::<T>())
 }
 
-/// [`shorten`]ed, for the life of the program.
-pub(crate) fn leak_short(full: &str) -> &'static str {
-    Box::leak(shorten(full).into_boxed_str())
+/// The characters that end a path segment in a type name.
+const DELIMITERS: [char; 10] = ['<', '>', ',', ' ', '(', ')', '[', ']', '&', ';'];
+
+/// [`shorten`]ed, for the life of the program, without growing with each call: a name of one
+/// path (`my_app::Db`) is a slice of `full` itself, and any other is shortened the first
+/// time it is asked for and kept, once per name.
+pub(crate) fn static_short(full: &'static str) -> &'static str {
+    if !full.contains(DELIMITERS) {
+        return last_segment(full);
+    }
+    static SHORT: std::sync::Mutex<std::collections::BTreeMap<&str, &str>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    lock(&SHORT)
+        .entry(full)
+        .or_insert_with(|| Box::leak(shorten(full).into_boxed_str()))
 }
 
 /// Removes the module path of every path segment in a type name.
@@ -26,7 +38,7 @@ pub(crate) fn shorten(full: &str) -> String {
     let mut segment = String::new();
     for ch in full.chars() {
         match ch {
-            '<' | '>' | ',' | ' ' | '(' | ')' | '[' | ']' | '&' | ';' => {
+            ch if DELIMITERS.contains(&ch) => {
                 out.push_str(last_segment(&segment));
                 segment.clear();
                 out.push(ch);
@@ -88,6 +100,22 @@ mod tests {
             shorten("core::option::Option<(u8, a::B)>"),
             "Option<(u8, B)>"
         );
+    }
+
+    #[test]
+    fn a_short_name_is_made_once_per_name() {
+        let plain = "my_app::db::Pool";
+        assert_eq!(static_short(plain), "Pool");
+        // A name of one path is a slice of the name itself: nothing is allocated.
+        assert!(plain
+            .as_bytes()
+            .as_ptr_range()
+            .contains(&static_short(plain).as_ptr()));
+        let generic = "alloc::sync::Arc<my_app::db::Pool>";
+        let first = static_short(generic);
+        assert_eq!(first, "Arc<Pool>");
+        // Asked again (each start of an app asks again), the same string comes back.
+        assert_eq!(static_short(generic).as_ptr(), first.as_ptr());
     }
 
     #[test]

@@ -148,7 +148,7 @@ fn run_registration(kind: Kind, run: RunFn) -> Registration {
     };
     let mut registration =
         Registration::new(kind, String::new(), needs, None, Body::Run(Arc::new(node)));
-    registration.provides = provides;
+    registration.provides = provides.into_iter().collect();
     registration.name = callable_name_of(type_name(), registration.provided_names().as_deref());
     registration
 }

@@ -18,13 +18,11 @@
 //!
 //! A valid app comes back as its [`Plan`]: the startup order, and the routes to build.
 
-use std::any::TypeId;
-use std::collections::HashMap;
-
 use petgraph::graph::NodeIndex;
 use smallvec::SmallVec;
 
 use crate::blueprint::{Blueprint, Body, Kind, Registration, RouteHandler, RouteSpec};
+use crate::container::TypeMap;
 use crate::error::{Problem, ValidationError};
 use crate::extract::NeedKind;
 use crate::graph::{self, Countdown, DotNode, Graph};
@@ -42,6 +40,8 @@ pub(crate) struct Checked {
     pub(crate) middleware: Vec<MiddlewareSpec>,
     /// The error renderer, if any, and the error observers, in registration order.
     pub(crate) reports: Vec<ReportSpec>,
+    /// Indices of the shutdown hooks, in registration order.
+    pub(crate) hooks: Vec<usize>,
 }
 
 /// The startup order of a valid app.
@@ -76,20 +76,33 @@ pub(crate) fn check(blueprint: &Blueprint) -> Result<Checked, ValidationError> {
             });
         }
     }
-    let routes: Vec<RouteSpec> = nodes
-        .iter()
-        .filter_map(|node| match &node.body {
-            Body::Route(route) => Some(RouteSpec::clone(route)),
-            _ => None,
-        })
-        .collect();
+    // One sweep over the nodes sorts out what the rest of the checks and the start need: with
+    // thousands of nodes, each sweep reads the whole table again.
+    let mut routes = Vec::new();
+    let mut fallbacks: SmallVec<[&RouteHandler; 1]> = SmallVec::new();
+    let mut middleware = Vec::new();
+    let mut reports = Vec::new();
+    let mut renderers: SmallVec<[&Registration; 1]> = SmallVec::new();
+    let mut hooks = Vec::new();
+    for (index, node) in nodes.iter().enumerate() {
+        match &node.body {
+            Body::Route(route) => routes.push(RouteSpec::clone(route)),
+            Body::Fallback(handler) => fallbacks.push(handler),
+            Body::Middleware(entry) if entry.app_wide => middleware.push(entry.spec.clone()),
+            Body::Report(spec) => reports.push(ReportSpec::clone(spec)),
+            _ => {}
+        }
+        match node.kind {
+            Kind::Renderer => renderers.push(node),
+            Kind::Hook => hooks.push(index),
+            _ => {}
+        }
+    }
     check_routes(&routes, &mut problems);
-    let mut fallbacks = nodes.iter().filter_map(|node| match &node.body {
-        Body::Fallback(handler) => Some(RouteHandler::clone(handler)),
-        _ => None,
-    });
-    let fallback = fallbacks.next();
-    if let (Some(first), Some(second)) = (&fallback, fallbacks.next()) {
+    let fallback = fallbacks
+        .first()
+        .map(|&handler| RouteHandler::clone(handler));
+    if let [first, second, ..] = fallbacks[..] {
         problems.push(Problem::Route {
             route: "fallback".to_owned(),
             reason: format!(
@@ -98,24 +111,6 @@ pub(crate) fn check(blueprint: &Blueprint) -> Result<Checked, ValidationError> {
             ),
         });
     }
-    let middleware: Vec<MiddlewareSpec> = nodes
-        .iter()
-        .filter_map(|node| match &node.body {
-            Body::Middleware(entry) if entry.app_wide => Some(entry.spec.clone()),
-            _ => None,
-        })
-        .collect();
-    let reports: Vec<ReportSpec> = nodes
-        .iter()
-        .filter_map(|node| match &node.body {
-            Body::Report(spec) => Some(ReportSpec::clone(spec)),
-            _ => None,
-        })
-        .collect();
-    let renderers: Vec<&Registration> = nodes
-        .iter()
-        .filter(|node| node.kind == Kind::Renderer)
-        .collect();
     if let [first, second, ..] = renderers[..] {
         problems.push(Problem::Setting {
             node: second.name.clone(),
@@ -145,6 +140,7 @@ pub(crate) fn check(blueprint: &Blueprint) -> Result<Checked, ValidationError> {
             fallback,
             middleware,
             reports,
+            hooks,
         }),
         _ => Err(ValidationError { problems }),
     }
@@ -185,8 +181,8 @@ fn wire(nodes: &[Registration]) -> Wired {
     let mut problems = Vec::new();
     let mut graph = graph::with_nodes(nodes.len());
 
-    let mut resources: HashMap<TypeId, usize> = HashMap::new();
-    let mut dependencies: HashMap<TypeId, usize> = HashMap::new();
+    let mut resources: TypeMap<usize> = TypeMap::default();
+    let mut dependencies: TypeMap<usize> = TypeMap::default();
     for (index, node) in nodes.iter().enumerate() {
         let (table, request_scoped) = match node.kind {
             Kind::Provider | Kind::Lifespan => (&mut resources, false),

@@ -16,7 +16,9 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::join_failure;
 use super::start::{log_start, start_span};
@@ -59,7 +61,7 @@ struct Shared {
 struct Calling {
     /// The provider's index in the blueprint, its deadline and when it began, while its call
     /// runs.
-    now: Option<(usize, Option<tokio::time::Instant>, Instant)>,
+    now: Option<(usize, Option<Instant>, Instant)>,
     /// Set by the watchdog: the call ran past its deadline and was abandoned.
     abandoned: bool,
 }
@@ -108,7 +110,7 @@ pub(super) async fn start_run(
     let ended = loop {
         let wake = match lock(&shared.calling).now {
             Some((_, Some(deadline), _)) => Some(deadline),
-            _ => shortest.map(|limit| tokio::time::Instant::now() + limit),
+            _ => shortest.map(|limit| Instant::now() + limit),
         };
         tokio::select! {
             biased;
@@ -145,14 +147,14 @@ fn abandon_if_late(
     let (index, Some(deadline), began) = calling.now? else {
         return None;
     };
-    if tokio::time::Instant::now() < deadline {
+    if Instant::now() < deadline {
         return None;
     }
     calling.abandoned = true;
     let registration = &blueprint.registrations[index];
     let limit = registration.timeout.or(default_timeout).unwrap_or_default();
     let timed_out: Result<(), Failure> = Err(Failure::Timeout(limit));
-    start_span(registration).in_scope(|| log_start(began, &timed_out));
+    start_span(registration).in_scope(|| log_start(began.into_std(), &timed_out));
     timed_out.err().map(|failure| (index, failure))
 }
 
@@ -168,7 +170,7 @@ impl Drop for StopIfDropped<'_> {
 }
 
 /// Waits until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
@@ -192,6 +194,7 @@ fn call_each(
         };
         let span = start_span(registration);
         let _entered = span.enter();
+        // One reading of the clock per provider: its deadline counts from when it began.
         let began = Instant::now();
         let call = {
             let container = lock(&shared.container);
@@ -209,7 +212,7 @@ fn call_each(
         let deadline = registration
             .timeout
             .or(default_timeout)
-            .map(|limit| tokio::time::Instant::now() + limit);
+            .map(|limit| began + limit);
         lock(&shared.calling).now = Some((index, deadline, began));
         // The function runs in place here. Its parameters are ready at once (a resource, the
         // shutdown handle), so one poll ends the call; an extractor that has to wait is
@@ -234,7 +237,7 @@ fn call_each(
             }
             calling.now = None;
         }
-        log_start(began, &result);
+        log_start(began.into_std(), &result);
         match result {
             Ok(Some(produced)) => match lock(&shared.container).as_mut() {
                 Some(container) => produced.insert_into(container),

@@ -250,6 +250,7 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             fallback,
             middleware,
             reports,
+            hooks,
         } = match validate::check(&blueprint) {
             Ok(checked) => checked,
             Err(invalid) => {
@@ -262,10 +263,9 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
         let trigger = ShutdownTrigger::new();
         let mut container = Container::new();
         let mut lifespans = Vec::new();
-        let hooks: Vec<Registration> = registrations
-            .iter()
-            .filter(|r| r.kind == Kind::Hook)
-            .cloned()
+        let hooks: Vec<Registration> = hooks
+            .into_iter()
+            .map(|index| registrations[index].clone())
             .collect();
 
         let failed = if settings.concurrent_startup {

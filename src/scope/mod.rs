@@ -2,7 +2,7 @@
 //! use, and released in reverse order of acquisition when the request ends, however it ends.
 
 use std::any::{Any, TypeId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
@@ -329,7 +329,7 @@ pub(crate) struct DependencyTable {
 /// Where each request-scoped type lives in the [`DependencyTable`], computed once at start.
 #[derive(Debug, Default)]
 pub(crate) struct DependencyIndex {
-    by_type: HashMap<TypeId, usize>,
+    by_type: crate::container::TypeMap<usize>,
 }
 
 impl DependencyIndex {
