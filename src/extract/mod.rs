@@ -12,7 +12,7 @@ mod path_de;
 mod request;
 mod resources;
 
-use std::any::TypeId;
+use std::any::{type_name, TypeId};
 use std::fmt;
 use std::future::Future;
 
@@ -25,7 +25,7 @@ pub use self::lifespan::{Each, Lifespan, One, Resources, StillHeld, Teardown};
 pub use self::request::{Json, Path, Query};
 pub use self::resources::Shutdown;
 pub use crate::container::{Container, Res};
-use crate::names::short_type_name;
+use crate::names::static_short;
 pub use crate::response::Rejection;
 pub use crate::scope::Dep;
 use crate::scope::{DependencyIndex, Scope};
@@ -213,26 +213,25 @@ pub struct Needs {
 impl Needs {
     /// Records that the parameter needs the resource `T`; startup fails if nothing provides it.
     pub fn resource<T: Send + Sync + 'static>(&mut self) {
-        self.push::<T>(
-            NeedKind::Resource { optional: false },
-            format!("Res<{}>", short_type_name::<T>()),
-        );
+        let kind = NeedKind::Resource { optional: false };
+        self.push(kind, ["Res<", ">"], TypeId::of::<T>(), type_name::<T>());
     }
 
     /// Records that the parameter would like the resource `T`, and accepts its absence.
     pub fn optional_resource<T: Send + Sync + 'static>(&mut self) {
-        self.push::<T>(
-            NeedKind::Resource { optional: true },
-            format!("Option<Res<{}>>", short_type_name::<T>()),
+        let kind = NeedKind::Resource { optional: true };
+        self.push(
+            kind,
+            ["Option<Res<", ">>"],
+            TypeId::of::<T>(),
+            type_name::<T>(),
         );
     }
 
     /// Records that the parameter needs the request-scoped dependency `T`.
     pub fn dependency<T: Send + Sync + 'static>(&mut self) {
-        self.push::<T>(
-            NeedKind::Dependency,
-            format!("Dep<{}>", short_type_name::<T>()),
-        );
+        let kind = NeedKind::Dependency;
+        self.push(kind, ["Dep<", ">"], TypeId::of::<T>(), type_name::<T>());
     }
 
     /// Records that the parameter reads a part of the request, `what` naming it for errors
@@ -248,9 +247,12 @@ impl Needs {
     }
 
     pub(crate) fn provides<T: Send + Sync + 'static>(&mut self) {
-        self.push::<T>(
-            NeedKind::Provides { also: false },
-            format!("Lifespan<{}>", short_type_name::<T>()),
+        let kind = NeedKind::Provides { also: false };
+        self.push(
+            kind,
+            ["Lifespan<", ">"],
+            TypeId::of::<T>(),
+            type_name::<T>(),
         );
     }
 
@@ -276,12 +278,16 @@ impl Needs {
         });
     }
 
-    fn push<T: 'static>(&mut self, kind: NeedKind, param: String) {
+    /// A need of the type with the id `ty`, named `full_name` in full, for a parameter
+    /// that reads `around[0]`, the type's short name, then `around[1]` (`Res<Db>`). Not
+    /// generic: each parameter type compiles only the call.
+    fn push(&mut self, kind: NeedKind, around: [&str; 2], ty: TypeId, full_name: &'static str) {
+        let ty_name = static_short(full_name);
         self.items.push(Need {
             kind,
-            ty: TypeId::of::<T>(),
-            ty_name: short_type_name::<T>(),
-            param,
+            ty,
+            ty_name,
+            param: format!("{}{ty_name}{}", around[0], around[1]),
         });
     }
 
