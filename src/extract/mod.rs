@@ -210,28 +210,27 @@ pub struct Needs {
     pub(crate) items: SmallVec<[Need; 2]>,
 }
 
+/// `T`'s id and its name in full.
+fn type_of<T: ?Sized + 'static>() -> (TypeId, &'static str) {
+    (TypeId::of::<T>(), type_name::<T>())
+}
+
 impl Needs {
     /// Records that the parameter needs the resource `T`; startup fails if nothing provides it.
     pub fn resource<T: Send + Sync + 'static>(&mut self) {
         let kind = NeedKind::Resource { optional: false };
-        self.push(kind, ["Res<", ">"], TypeId::of::<T>(), type_name::<T>());
+        self.push(kind, ["Res<", ">"], type_of::<T>());
     }
 
     /// Records that the parameter would like the resource `T`, and accepts its absence.
     pub fn optional_resource<T: Send + Sync + 'static>(&mut self) {
         let kind = NeedKind::Resource { optional: true };
-        self.push(
-            kind,
-            ["Option<Res<", ">>"],
-            TypeId::of::<T>(),
-            type_name::<T>(),
-        );
+        self.push(kind, ["Option<Res<", ">>"], type_of::<T>());
     }
 
     /// Records that the parameter needs the request-scoped dependency `T`.
     pub fn dependency<T: Send + Sync + 'static>(&mut self) {
-        let kind = NeedKind::Dependency;
-        self.push(kind, ["Dep<", ">"], TypeId::of::<T>(), type_name::<T>());
+        self.push(NeedKind::Dependency, ["Dep<", ">"], type_of::<T>());
     }
 
     /// Records that the parameter reads a part of the request, `what` naming it for errors
@@ -248,12 +247,7 @@ impl Needs {
 
     pub(crate) fn provides<T: Send + Sync + 'static>(&mut self) {
         let kind = NeedKind::Provides { also: false };
-        self.push(
-            kind,
-            ["Lifespan<", ">"],
-            TypeId::of::<T>(),
-            type_name::<T>(),
-        );
+        self.push(kind, ["Lifespan<", ">"], type_of::<T>());
     }
 
     /// Records the types one `Lifespan<(A, B), Each>` registers.
@@ -278,10 +272,10 @@ impl Needs {
         });
     }
 
-    /// A need of the type with the id `ty`, named `full_name` in full, for a parameter
-    /// that reads `around[0]`, the type's short name, then `around[1]` (`Res<Db>`). Not
-    /// generic: each parameter type compiles only the call.
-    fn push(&mut self, kind: NeedKind, around: [&str; 2], ty: TypeId, full_name: &'static str) {
+    /// A need of the type with the id `ty`, named `full_name` in full ([`type_of`]), for a
+    /// parameter that reads `around[0]`, the type's short name, then `around[1]` (`Res<Db>`).
+    /// Not generic: each parameter type compiles only the call.
+    fn push(&mut self, kind: NeedKind, around: [&str; 2], (ty, full_name): (TypeId, &'static str)) {
         let ty_name = static_short(full_name);
         self.items.push(Need {
             kind,
