@@ -20,6 +20,7 @@ use crate::conditional::RouteSemantics;
 use crate::container::Produced;
 use crate::error::{Failure, Problem};
 use crate::extract::{Context, LifespanSlot, Needs, Prepare};
+use crate::function::PlainStart;
 use crate::layer::LayerFn;
 use crate::middleware::MiddlewareSpec;
 use crate::report::ReportSpec;
@@ -319,6 +320,13 @@ pub(crate) trait RunNode: Send + Sync + 'static {
     /// tokio's blocking pool. Consecutive plain startup providers share one hop to it.
     fn plain(&self) -> bool {
         false
+    }
+
+    /// For a plain node ([`RunNode::plain`]): its call prepared like [`RunNode::call`], as
+    /// the extraction of its parameters that gives the plain call, for a run of plain
+    /// providers to make in place on its blocking thread. `None` for any other node.
+    fn plain_call(&self, _prepare: &Prepare<'_>, _shutdown: ShutdownTrigger) -> Option<PlainStart> {
+        None
     }
 }
 

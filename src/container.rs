@@ -250,31 +250,19 @@ pub struct Produced {
 impl Produced {
     /// The value on its way into the container, or `None` for `()`, which registers nothing.
     pub(crate) fn new<T: Send + Sync + 'static>(value: T) -> Option<Self> {
-        if is_unit::<T>() {
-            return None;
-        }
-        // Written out rather than through `shared`: one function per provided type, not two.
-        Some(Self::one(
-            TypeId::of::<T>(),
-            std::any::type_name::<T>(),
-            Box::new(Arc::new(value)),
-        ))
+        // Checked before the value is shared, so that `()` allocates nothing.
+        let ty = registered(type_of::<T>())?;
+        Some(Self::one(ty, Box::new(Arc::new(value))))
     }
 
     /// Like [`Produced::new`], for a value already shared.
     pub(crate) fn shared<T: Send + Sync + 'static>(value: Arc<T>) -> Option<Self> {
-        if is_unit::<T>() {
-            return None;
-        }
-        Some(Self::one(
-            TypeId::of::<T>(),
-            std::any::type_name::<T>(),
-            Box::new(value),
-        ))
+        let ty = registered(type_of::<T>())?;
+        Some(Self::one(ty, Box::new(value)))
     }
 
-    /// One value, of the type with the id `ty` and named `type_name`.
-    fn one(ty: TypeId, type_name: &'static str, value: AnyValue) -> Self {
+    /// One value, of the type with the id `ty` and named `type_name` (in full).
+    fn one((ty, type_name): (TypeId, &'static str), value: AnyValue) -> Self {
         Self {
             values: smallvec::smallvec![(ty, type_name, value)],
         }
@@ -300,19 +288,23 @@ impl Produced {
     }
 }
 
-/// The type a node registers when it produces a `T`, with its name: `None` for `()`, which
-/// registers nothing (so several nodes of `()` are not two providers of one type).
-/// Names the type once: call it at registration, not per call.
-pub(crate) fn registered_type<T: 'static>() -> Option<(TypeId, &'static str)> {
-    if is_unit::<T>() {
-        return None;
-    }
-    Some((TypeId::of::<T>(), crate::names::short_type_name::<T>()))
+/// `T`'s id and its name in full: one function per type, shared by whatever reads either at
+/// registration (what a node needs, what it provides) or at start (what it produced).
+pub(crate) fn type_of<T: ?Sized + 'static>() -> (TypeId, &'static str) {
+    (TypeId::of::<T>(), std::any::type_name::<T>())
 }
 
-/// Whether `T` is `()`.
-fn is_unit<T: 'static>() -> bool {
-    TypeId::of::<T>() == TypeId::of::<()>()
+/// The type a node registers when it produces the type `ty` (its id and full name, from
+/// [`type_of`]), with its short name: `None` for `()`, which registers nothing (so several
+/// nodes of `()` are not two providers of one type). Not generic; call it at registration,
+/// not per call.
+pub(crate) fn registered_type(ty: (TypeId, &'static str)) -> Option<(TypeId, &'static str)> {
+    registered(ty).map(|(ty, name)| (ty, crate::names::static_short(name)))
+}
+
+/// `ty` (its id and name), unless it is `()`.
+pub(crate) fn registered(ty: (TypeId, &'static str)) -> Option<(TypeId, &'static str)> {
+    (ty.0 != TypeId::of::<()>()).then_some(ty)
 }
 
 impl fmt::Debug for Produced {

@@ -20,7 +20,7 @@ use crate::container::Produced;
 use crate::error::Failure;
 use crate::extract::{Context, FromContext, FromRequest, LifespanSlot, Needs, Prepare, Rejection};
 use crate::middleware::Next;
-use crate::output::PlainOutput;
+use crate::output::{PlainOutput, ProviderOutput};
 use crate::request::Request;
 use crate::shutdown::ShutdownTrigger;
 
@@ -91,21 +91,68 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
 
     /// Prepares the parameters against the container as it is now (`prepare`), and returns
     /// the function's call outside any request, as a startup provider, hook or lifespan makes
-    /// it: one future, owning what it needs, makes the [`Context`] from `start` (which holds
-    /// this function, erased), extracts the parameters, calls the function like
-    /// [`ExtractorFn::call_blocking`] (a plain one on tokio's blocking pool, or in place on a
-    /// blocking thread; its panic raised again here), and gives what `finish` makes of its
-    /// output. `finish` runs with the call, so that what crosses back from the pool is the
-    /// node's result, the same type for every function.
-    fn start(
-        start: Start,
-        prepare: &Prepare<'_>,
-        finish: fn(Self::Output) -> Started,
-    ) -> BoxFuture<'static, Started>;
+    /// it, owning what it needs: it makes the [`Context`] from `start` (which holds this
+    /// function, erased), extracts the parameters and calls the function. Its output is made
+    /// into the node's result as a [`ProviderOutput<O>`], with the call, so that what crosses
+    /// back from a blocking thread is the same type for every function.
+    ///
+    /// An async function's call is one future. A plain function's is the extraction of its
+    /// parameters, which gives the call itself, to run on a blocking thread
+    /// ([`Starting`]).
+    ///
+    /// A startup node holds `F::start::<O>` as a function pointer: each function compiles
+    /// this and no wrapper around it.
+    fn start<O: 'static>(start: Start, prepare: &Prepare<'_>) -> Starting
+    where
+        Self::Output: ProviderOutput<O>;
 }
 
 /// What a startup node's call gives: the values it registers, if any, or its failure.
 pub(crate) type Started = Result<Option<Produced>, Failure>;
+
+/// A startup node's call, as [`ExtractorFn::start`] makes it.
+#[doc(hidden)]
+pub enum Starting {
+    /// An async function's call, whole.
+    Async(BoxFuture<'static, Started>),
+    /// A plain function's: the extraction of its parameters, which gives the call, to run
+    /// on a blocking thread (or the first parameter that could not be extracted, as the
+    /// node's failure).
+    Plain(PlainStart),
+}
+
+/// A plain startup function's call in two steps: the extraction of its parameters, which
+/// gives its call (or the node's failure).
+pub(crate) type PlainStart = BoxFuture<'static, Result<PlainCall, Failure>>;
+
+/// A plain startup function's call, its parameters extracted: it may block, so it runs on a
+/// blocking thread. Its output is already the node's result, so nothing typed crosses back.
+pub(crate) type PlainCall = Box<dyn FnOnce() -> Started + Send>;
+
+impl Starting {
+    /// The whole call as one future: a plain function's call runs on tokio's blocking pool,
+    /// where its panic is caught and raised again here, in the waiting task. Not generic.
+    pub(crate) fn into_future(self) -> BoxFuture<'static, Started> {
+        match self {
+            Self::Async(call) => call,
+            Self::Plain(extract) => Box::pin(async move {
+                match on_blocking_pool(extract.await?).await {
+                    Ok(started) => started,
+                    Err(cancelled) => Err(Failure::from_error(cancelled)),
+                }
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for Starting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Async(_) => "Starting::Async",
+            Self::Plain(_) => "Starting::Plain",
+        })
+    }
+}
 
 /// A function shared by its node and the calls the node starts, its type erased: the
 /// shared pointer's code (its clone, its drop) compiles once for every function, and each
@@ -114,14 +161,9 @@ pub(crate) type Started = Result<Option<Produced>, Failure>;
 pub(crate) struct ErasedFn(Arc<dyn Any + Send + Sync>);
 
 impl ErasedFn {
-    /// `f`, shared and erased. Boxed first: the box is `f`'s one allocation of its own
-    /// type, and the shared pointer is made from it by code that compiles once.
-    pub(crate) fn new<F: Send + Sync + 'static>(f: F) -> Self {
-        Self::from_box(Box::new(f))
-    }
-
-    /// The shared pointer to an erased, boxed function. Not generic.
-    fn from_box(f: Box<dyn Any + Send + Sync>) -> Self {
+    /// The function `f`, boxed, shared and erased. The box is `f`'s one allocation of its
+    /// own type; the shared pointer is made from it by code that compiles once.
+    pub(crate) fn new(f: Box<dyn Any + Send + Sync>) -> Self {
         Self(Arc::from(f))
     }
 
@@ -187,29 +229,8 @@ impl std::fmt::Debug for Start {
 }
 
 /// A startup node's parameter that could not be extracted, as the node's failure.
-fn rejected(rejection: Rejection) -> Started {
+fn rejected<T>(rejection: Rejection) -> Result<T, Failure> {
     Err(Failure::from_error(rejection))
-}
-
-thread_local! {
-    /// Set while [`on_this_blocking_thread`] runs: a plain call then runs in place, because the
-    /// thread is already one of the blocking pool's.
-    static ON_A_BLOCKING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `work` (on a thread of tokio's blocking pool) so that the plain calls it makes run in
-/// place instead of hopping to another pool thread: consecutive plain startup providers then
-/// cost one hop between them all, not one each.
-pub(crate) fn on_this_blocking_thread<R>(work: impl FnOnce() -> R) -> R {
-    /// Clears the flag however `work` ends, a panic included.
-    struct Reset(bool);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            ON_A_BLOCKING_THREAD.set(self.0);
-        }
-    }
-    let _reset = Reset(ON_A_BLOCKING_THREAD.replace(true));
-    work()
 }
 
 /// A plain function's call on its way to the blocking pool, and its output on the way back,
@@ -224,7 +245,7 @@ type BlockingOutput = Box<dyn Any + Send>;
 /// Runs `call` on tokio's blocking pool and waits for it: its output, or `Err` when the
 /// runtime is shutting down and the call never ran; its panic is raised again here. Generic
 /// only in the boxed call's output: a [`BlockingCall`]'s (a request-scoped dependency's,
-/// unboxed with [`unbox`]) or a [`StartCall`]'s.
+/// unboxed with [`unbox`]) or a [`PlainCall`]'s.
 async fn on_blocking_pool<R: Send + 'static>(
     call: Box<dyn FnOnce() -> R + Send>,
 ) -> Result<R, Rejection> {
@@ -236,23 +257,6 @@ async fn on_blocking_pool<R: Send + 'static>(
                 "the blocking call was cancelled: the runtime is shutting down",
             )),
         },
-    }
-}
-
-/// A startup node's plain call on its way to the blocking pool, its output already made into
-/// the node's result ([`Started`]): nothing typed crosses back, so nothing is unboxed.
-type StartCall = Box<dyn FnOnce() -> Started + Send>;
-
-/// Runs a startup node's plain call on tokio's blocking pool (in place on a blocking thread:
-/// a run of plain providers, [`on_this_blocking_thread`]) and waits for it; its panic is
-/// raised again in the waiting task.
-async fn start_on_blocking_pool(call: StartCall) -> Started {
-    if ON_A_BLOCKING_THREAD.get() {
-        return call();
-    }
-    match on_blocking_pool(call).await {
-        Ok(started) => started,
-        Err(cancelled) => rejected(cancelled),
     }
 }
 
@@ -286,28 +290,26 @@ macro_rules! impl_extractor_fn {
     (@call in_place $this:ident ($($arg:ident),*)) => {
         Ok((**$this)($($arg),*).await)
     };
-    (@start blocking $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
-        // Extracted in a block of its own, so that nothing but the pool's call is held while
-        // the function runs there.
-        let call: StartCall = {
+    (@start blocking $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+        Starting::Plain(Box::pin(async move {
             let mut start = $start;
-            let state = $state;
-            let ($($T,)* $($Last,)?) = {
-                let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
-                impl_extractor_fn!(@extract state cx rejected; [$($T),*] $([$Last, $Mk])?);
-                ($($T,)* $($Last,)?)
-            };
+            let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
+            impl_extractor_fn!(@extract $state cx rejected; [$($T),*] $([$Last, $Mk])?);
+            // The call holds the function and its arguments only: the context and the
+            // parameters' states are dropped here, before it runs.
             let f = start.into_fn();
-            Box::new(move || $finish((f.get::<Self>())($($T,)* $($Last)?)))
-        };
-        start_on_blocking_pool(call).await
-    }};
-    (@start in_place $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {{
-        let mut start = $start;
-        let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
-        impl_extractor_fn!(@extract $state cx rejected; [$($T),*] $([$Last, $Mk])?);
-        $finish((start.f.get::<Self>())($($T,)* $($Last)?).await)
-    }};
+            let call: PlainCall = Box::new(move || $finish((f.get::<Self>())($($T,)* $($Last)?)));
+            Ok(call)
+        }))
+    };
+    (@start in_place $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+        Starting::Async(Box::pin(async move {
+            let mut start = $start;
+            let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
+            impl_extractor_fn!(@extract $state cx rejected; [$($T),*] $([$Last, $Mk])?);
+            $finish((start.f.get::<Self>())($($T,)* $($Last)?).await)
+        }))
+    };
     // Binds each parameter, extracted from `$state` in order, outside any request; the first
     // that cannot be extracted returns `$fail(rejection)`.
     (@extract $state:ident $cx:ident $fail:path; [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
@@ -376,15 +378,13 @@ macro_rules! impl_extractor_fn {
                 impl_extractor_fn!(@call $how self ($($T,)* $($Last)?))
             }
 
-            fn start(
-                start: Start,
-                prepare: &Prepare<'_>,
-                finish: fn(Self::Output) -> Started,
-            ) -> BoxFuture<'static, Started> {
+            fn start<O: 'static>(start: Start, prepare: &Prepare<'_>) -> Starting
+            where
+                Self::Output: ProviderOutput<O>,
+            {
                 let state = Self::prepare(prepare);
-                Box::pin(async move {
-                    impl_extractor_fn!(@start $how start state finish [$($T),*] $([$Last, $Mk])?)
-                })
+                let finish = <Self::Output as ProviderOutput<O>>::into_produced;
+                impl_extractor_fn!(@start $how start state finish [$($T),*] $([$Last, $Mk])?)
             }
         }
     };

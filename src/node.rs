@@ -13,10 +13,12 @@ pub use crate::output::{HookOutput, ProviderOutput};
 pub use crate::scope::DependencyOutput;
 
 use crate::blueprint::{Body, DependencyNode, Kind, NodeCall, NodeFuture, Registration, RunNode};
-use crate::container::{registered_type, Produced};
+use crate::container::{registered_type, type_of, Produced};
 use crate::error::{BoxError, Failure};
 use crate::extract::{Context, LifespanSlot, NeedKind, Needs, One, Prepare, Rejection};
-use crate::function::{AsyncFn, ErasedFn, ExtractorFn, FnNode, Prepared, Start};
+use crate::function::{
+    AsyncFn, ErasedFn, ExtractorFn, FnNode, PlainStart, Prepared, Start, Starting,
+};
 use crate::names::{callable_name, callable_name_of, short_type_name};
 use crate::response::HttpError;
 use crate::scope::{Entry, PreparedDependency};
@@ -97,7 +99,8 @@ enum Provides {
 
 /// A startup node's function, as its registration takes it: each part that depends on the
 /// function's type is a function pointer or a value, so that the registration's code
-/// ([`run_registration`]) compiles once, and each function only its [`start`].
+/// ([`run_registration`]) compiles once, and each function only its
+/// [`ExtractorFn::start`].
 struct RunFn {
     /// The function's type's name ([`std::any::type_name`]), which the node is named for.
     type_name: fn() -> &'static str,
@@ -107,22 +110,22 @@ struct RunFn {
     node: FnRunNode,
 }
 
-/// The [`RunFn`] of `f`, whose output is converted as a `ProviderOutput<O>`.
-fn run_fn<F, M, O>(f: F, provides: Provides) -> RunFn
-where
-    F: ExtractorFn<M>,
-    F::Output: ProviderOutput<O>,
-{
-    RunFn {
-        type_name: std::any::type_name::<F>,
-        describe: F::describe,
-        provides,
-        node: FnRunNode {
-            f: ErasedFn::new(f),
-            start: start::<F, M, O>,
-            plain: F::PLAIN,
-        },
-    }
+/// The [`RunFn`] of the function `$f`, an `F: ExtractorFn<M>` whose output is converted as
+/// a `ProviderOutput<O>`: written out in each `into_node`, so that a registration compiles
+/// no function of its own besides that one and [`ExtractorFn::start`].
+macro_rules! run_fn {
+    ($f:expr, <$F:ty as $M:ty, $O:ty>, $provides:expr) => {
+        RunFn {
+            type_name: std::any::type_name::<$F>,
+            describe: <$F as ExtractorFn<$M>>::describe,
+            provides: $provides,
+            node: FnRunNode {
+                f: ErasedFn::new(Box::new($f)),
+                start: <$F as ExtractorFn<$M>>::start::<$O>,
+                plain: <$F as ExtractorFn<$M>>::PLAIN,
+            },
+        }
+    };
 }
 
 /// The registration of a startup node of the kind `kind`, named for its function and for
@@ -162,7 +165,7 @@ where
 {
     fn into_node(self) -> Registration {
         let provides = Provides::Output(<F::Output as ProviderOutput<O>>::provides);
-        run_registration(Kind::Provider, run_fn::<F, M, O>(self, provides))
+        run_registration(Kind::Provider, run_fn!(self, <F as M, O>, provides))
     }
 }
 
@@ -173,7 +176,7 @@ where
     M: 'static,
 {
     fn into_node(self) -> Registration {
-        run_registration(Kind::Hook, run_fn::<F, M, One>(self, Provides::Nothing))
+        run_registration(Kind::Hook, run_fn!(self, <F as M, One>, Provides::Nothing))
     }
 }
 
@@ -185,7 +188,7 @@ where
     L: 'static,
 {
     fn into_node(self) -> Registration {
-        let run = run_fn::<F, (AsyncFn, P, L), One>(self, Provides::Lifespan);
+        let run = run_fn!(self, <F as (AsyncFn, P, L), One>, Provides::Lifespan);
         run_registration(Kind::Lifespan, run)
     }
 }
@@ -210,44 +213,19 @@ where
     }
 }
 
-/// Starts a call of the startup node whose function `f` is an `F`: prepares its parameters
-/// against the container as it is now, and returns the call, which owns what it needs
-/// (`lifespan` is the lifespan's slot, for a lifespan). A plain function runs on tokio's
-/// blocking pool (it may block: a file, a model, a synchronous pool), so that the runtime
-/// stays free, its timeout fires, and concurrent startup overlaps it with others.
-///
-/// The one code of each startup node's function: both of [`RunNode`]'s methods are written
-/// once, on [`FnRunNode`], which holds this as a function pointer.
-fn start<F, M, O>(
-    f: &ErasedFn,
-    prepare: &Prepare<'_>,
-    shutdown: ShutdownTrigger,
-    lifespan: Option<LifespanSlot>,
-) -> NodeFuture
-where
-    F: ExtractorFn<M>,
-    F::Output: ProviderOutput<O>,
-{
-    F::start(
-        Start::new(f, shutdown, lifespan),
-        prepare,
-        <F::Output as ProviderOutput<O>>::into_produced,
-    )
-}
-
 /// The node of every startup provider, hook and lifespan made from a function: one type,
-/// holding the function erased and the [`start`] of its type, so that a registration
+/// holding the function erased and its type's [`ExtractorFn::start`], so that a registration
 /// compiles only that function.
 struct FnRunNode {
     f: ErasedFn,
-    start: fn(&ErasedFn, &Prepare<'_>, ShutdownTrigger, Option<LifespanSlot>) -> NodeFuture,
+    start: fn(Start, &Prepare<'_>) -> Starting,
     /// Whether the function is plain (not async): see [`RunNode::plain`].
     plain: bool,
 }
 
 impl RunNode for FnRunNode {
     fn call<'a>(&'a self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> NodeCall<'a> {
-        (self.start)(&self.f, prepare, shutdown, None)
+        (self.start)(Start::new(&self.f, shutdown, None), prepare).into_future()
     }
 
     fn run(
@@ -256,11 +234,18 @@ impl RunNode for FnRunNode {
         shutdown: ShutdownTrigger,
         lifespan: Option<LifespanSlot>,
     ) -> NodeFuture {
-        (self.start)(&self.f, prepare, shutdown, lifespan)
+        (self.start)(Start::new(&self.f, shutdown, lifespan), prepare).into_future()
     }
 
     fn plain(&self) -> bool {
         self.plain
+    }
+
+    fn plain_call(&self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> Option<PlainStart> {
+        match (self.start)(Start::new(&self.f, shutdown, None), prepare) {
+            Starting::Plain(extract) => Some(extract),
+            Starting::Async(_) => None,
+        }
     }
 }
 
@@ -417,7 +402,7 @@ impl<T: Send + Sync + 'static> IntoProvider<ValueMarker> for Value<T> {
             Kind::Provider,
             format!("value({})", short_type_name::<T>()),
             Needs::default(),
-            registered_type::<T>(),
+            registered_type(type_of::<T>()),
             Body::Run(Arc::new(self)),
         )
     }

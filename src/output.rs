@@ -4,7 +4,7 @@
 
 use std::any::TypeId;
 
-use crate::container::{registered_type, Produced};
+use crate::container::{registered_type, type_of, Produced};
 use crate::error::{BoxError, Failure};
 use crate::extract::{Each, One, Resources};
 
@@ -62,7 +62,7 @@ impl ProviderOutput for () {
 
 impl<T: Send + Sync + 'static, E: Into<BoxError> + Send + 'static> ProviderOutput for Result<T, E> {
     fn provides() -> Vec<(TypeId, &'static str)> {
-        registered_type::<T>().into_iter().collect()
+        registered_type(type_of::<T>()).into_iter().collect()
     }
 
     fn into_produced(self) -> Result<Option<Produced>, Failure> {
@@ -75,7 +75,7 @@ impl<T: Send + Sync + 'static, E: Into<BoxError> + Send + 'static> ProviderOutpu
 
 impl<T: Send + Sync + 'static> ProviderOutput for Provide<T> {
     fn provides() -> Vec<(TypeId, &'static str)> {
-        registered_type::<T>().into_iter().collect()
+        registered_type(type_of::<T>()).into_iter().collect()
     }
 
     fn into_produced(self) -> Result<Option<Produced>, Failure> {

@@ -12,7 +12,7 @@ mod path_de;
 mod request;
 mod resources;
 
-use std::any::{type_name, TypeId};
+use std::any::TypeId;
 use std::fmt;
 use std::future::Future;
 
@@ -24,6 +24,7 @@ pub(crate) use self::lifespan::LifespanSlot;
 pub use self::lifespan::{Each, Lifespan, One, Resources, StillHeld, Teardown};
 pub use self::request::{Json, Path, Query};
 pub use self::resources::Shutdown;
+use crate::container::{registered, type_of};
 pub use crate::container::{Container, Res};
 use crate::names::static_short;
 pub use crate::response::Rejection;
@@ -181,7 +182,7 @@ pub(crate) struct Need {
 impl Need {
     /// The type this need names and its name, unless it is `()`.
     pub(crate) fn registered(&self) -> Option<(TypeId, &'static str)> {
-        (self.ty != TypeId::of::<()>()).then_some((self.ty, self.ty_name))
+        registered((self.ty, self.ty_name))
     }
 }
 
@@ -208,11 +209,6 @@ pub struct Needs {
     /// that validating thousands of nodes reads them in one sweep rather than chasing a
     /// pointer per node.
     pub(crate) items: SmallVec<[Need; 2]>,
-}
-
-/// `T`'s id and its name in full.
-fn type_of<T: ?Sized + 'static>() -> (TypeId, &'static str) {
-    (TypeId::of::<T>(), type_name::<T>())
 }
 
 impl Needs {

@@ -26,7 +26,6 @@ use crate::blueprint::{Blueprint, Body, Kind, Registration};
 use crate::container::Container;
 use crate::error::Failure;
 use crate::extract::Prepare;
-use crate::function::on_this_blocking_thread;
 use crate::names::lock;
 use crate::shutdown::ShutdownTrigger;
 
@@ -96,11 +95,7 @@ pub(super) async fn start_run(
         let parent = tracing::Span::current();
         move || {
             tracing::dispatcher::with_default(&dispatch, || {
-                parent.in_scope(|| {
-                    on_this_blocking_thread(|| {
-                        call_each(&blueprint, &run, &shared, &trigger, default_timeout)
-                    })
-                })
+                parent.in_scope(|| call_each(&blueprint, &run, &shared, &trigger, default_timeout))
             })
         }
     });
@@ -196,18 +191,19 @@ fn call_each(
         let _entered = span.enter();
         // One reading of the clock per provider: its deadline counts from when it began.
         let began = Instant::now();
-        let call = {
+        let extract = {
             let container = lock(&shared.container);
             let Some(container) = container.as_ref() else {
                 return RunEnded::Started; // abandoned: the engine has its answer already
             };
-            node.call(
-                &Prepare {
-                    container,
-                    dependencies: None,
-                },
-                trigger.clone(),
-            )
+            let prepare = Prepare {
+                container,
+                dependencies: None,
+            };
+            match node.plain_call(&prepare, trigger.clone()) {
+                Some(extract) => extract,
+                None => unreachable!("a run holds plain providers only"),
+            }
         };
         let deadline = registration
             .timeout
@@ -215,17 +211,18 @@ fn call_each(
             .map(|limit| began + limit);
         lock(&shared.calling).now = Some((index, deadline, began));
         // The function runs in place here. Its parameters are ready at once (a resource, the
-        // shutdown handle), so one poll ends the call; an extractor that has to wait is
+        // shutdown handle), so one poll extracts them; an extractor that has to wait is
         // driven to its end by the runtime's handle.
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut call = call;
-            match call
+            let mut extract = extract;
+            let call = match extract
                 .as_mut()
                 .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
             {
-                std::task::Poll::Ready(result) => result,
-                std::task::Poll::Pending => handle.block_on(call),
-            }
+                std::task::Poll::Ready(call) => call,
+                std::task::Poll::Pending => handle.block_on(extract),
+            };
+            call?()
         }))
         .unwrap_or_else(|panic| Err(Failure::from_panic(panic)));
         {
