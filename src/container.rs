@@ -128,7 +128,8 @@ impl Container {
     /// The shared value of type `T`, if one was registered.
     pub(crate) fn get_arc<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         match self.map.get(&TypeId::of::<T>()) {
-            Some(value) => match value.downcast_ref::<Arc<T>>() {
+            // Read as a plain `dyn Any` (see `ErasedFn::get`): one `downcast_ref` per type.
+            Some(value) => match (&**value as &dyn Any).downcast_ref::<Arc<T>>() {
                 Some(value) => Some(Arc::clone(value)),
                 None => None,
             },

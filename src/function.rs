@@ -169,7 +169,10 @@ impl ErasedFn {
 
     /// The function, read back as the `F` it was made from.
     fn get<F: 'static>(&self) -> &F {
-        match self.0.downcast_ref::<F>() {
+        // Read as a plain `dyn Any`: its `downcast_ref` is the one every type instantiates
+        // anyway, and `Send + Sync`'s would be a second function per function.
+        let f: &dyn Any = &*self.0;
+        match f.downcast_ref::<F>() {
             Some(f) => f,
             None => not_its_function(),
         }
