@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use roadie::extract::{Context, FromContext, Needs, Prepare};
 use roadie::prelude::*;
 use roadie::{Failure, Stage, StartupError};
 use support::{Log, A, B};
@@ -406,4 +407,92 @@ async fn a_dropped_start_stops_its_run_of_plain_providers() {
     // Give a second provider time to run, were it going to.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(log.take(), ["first returned", "drop A"]);
+}
+
+/// A parameter that is not ready at once: it waits for a task on the runtime (which runs
+/// only when the runtime is free), then gives what the task sent, or its rejection.
+struct FromATask(u32);
+
+impl FromContext for FromATask {
+    type State = ();
+
+    fn describe(_needs: &mut Needs) {}
+
+    fn prepare(_cx: &Prepare<'_>) -> Self::State {}
+
+    async fn from_context(_state: &(), _cx: &mut Context<'_>) -> Result<Self, Rejection> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            let _ = tx.send(7);
+        });
+        match rx.await {
+            Ok(0) | Err(_) => Err(Rejection::internal("the task sent nothing")),
+            Ok(sent) => Ok(Self(sent)),
+        }
+    }
+}
+
+/// A run of plain providers whose parameter has to wait: the run's thread drives the
+/// extraction on the runtime, then calls each function in place, in order.
+#[tokio::test]
+async fn a_run_of_plain_providers_waits_for_a_parameter_that_is_not_ready_at_once() {
+    let running = App::new()
+        .on_startup(|sent: FromATask| Ok::<_, Infallible>(sent.0))
+        .on_startup(|first: Res<u32>, sent: FromATask| {
+            Ok::<_, Infallible>(u64::from(*first) * 10 + u64::from(sent.0))
+        })
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(*running.resource::<u64>().unwrap(), 77);
+    running.shutdown().await.unwrap();
+}
+
+/// A parameter of a plain provider that cannot be extracted fails startup with its
+/// rejection, inside a run as outside one, and the function is never called.
+#[tokio::test]
+async fn a_plain_provider_whose_parameter_is_rejected_fails_startup_uncalled() {
+    struct Rejected;
+    impl FromContext for Rejected {
+        type State = ();
+        fn describe(_needs: &mut Needs) {}
+        fn prepare(_cx: &Prepare<'_>) -> Self::State {}
+        async fn from_context(_state: &(), _cx: &mut Context<'_>) -> Result<Self, Rejection> {
+            tokio::task::yield_now().await;
+            Err(Rejection::internal("no region in the environment"))
+        }
+    }
+    let log = Log::new();
+    let (l1, l2) = (log.clone(), log.clone());
+    for concurrent in [false, true] {
+        let (l1, l2) = (l1.clone(), l2.clone());
+        let error = App::new()
+            .concurrent_startup(concurrent)
+            .on_startup(move || {
+                l1.push("start A");
+                Ok::<_, Infallible>(A(l1.tracked("A")))
+            })
+            .on_startup(move |_: Res<A>, _: Rejected| {
+                l2.push("called");
+                Ok::<_, Infallible>(7u8)
+            })
+            .named("region")
+            .start()
+            .await
+            .unwrap_err();
+        let StartupError::Failed { failed, .. } = &error else {
+            panic!("expected a failed start, got {error}");
+        };
+        assert_eq!(failed.node(), "region");
+        assert!(
+            error.to_string().contains("no region in the environment"),
+            "{error}"
+        );
+        assert_eq!(
+            log.take(),
+            ["start A", "drop A"],
+            "concurrent: {concurrent}"
+        );
+    }
 }
