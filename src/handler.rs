@@ -63,12 +63,6 @@ struct HandlerFn<F, M> {
     _marker: PhantomData<fn() -> M>,
 }
 
-/// A [`HandlerFn`] prepared for a started app: its parameters' states computed once.
-struct PreparedHandlerFn<F: ExtractorFn<M>, M> {
-    node: Arc<HandlerFn<F, M>>,
-    state: F::State,
-}
-
 impl<F, M> HandlerNode for HandlerFn<F, M>
 where
     F: ExtractorFn<M>,
@@ -83,31 +77,47 @@ where
     }
 }
 
-impl<F, M> PreparedHandler for PreparedHandlerFn<F, M>
-where
-    F: ExtractorFn<M>,
-    F::Output: IntoResponse,
-    M: 'static,
-{
-    fn call<'a>(&'a self, cx: &'a mut Context<'_>, body: Bytes) -> BoxFuture<'a, Response> {
-        // Nothing runs until the future is polled (the extraction, the call and the response
-        // are one async function): a panic in any is caught where it is awaited.
-        Box::pin(
-            self.node
-                .f
-                .call_then(&self.state, cx, body, respond::<F::Output>),
-        )
+mod call {
+    //! The request side of a route handler, in a module of its own: rustc's partition puts
+    //! each handler's request path (its extraction, call and response, inlined together) in
+    //! a codegen unit apart from the start side's, so a release build optimizes the two in
+    //! parallel.
+    use super::*;
+
+    /// A [`HandlerFn`] prepared for a started app: its parameters' states computed once.
+    pub(super) struct PreparedHandlerFn<F: ExtractorFn<M>, M> {
+        pub(super) node: Arc<HandlerFn<F, M>>,
+        pub(super) state: F::State,
+    }
+
+    impl<F, M> PreparedHandler for PreparedHandlerFn<F, M>
+    where
+        F: ExtractorFn<M>,
+        F::Output: IntoResponse,
+        M: 'static,
+    {
+        fn call<'a>(&'a self, cx: &'a mut Context<'_>, body: Bytes) -> BoxFuture<'a, Response> {
+            // Nothing runs until the future is polled (the extraction, the call and the response
+            // are one async function): a panic in any is caught where it is awaited.
+            Box::pin(
+                self.node
+                    .f
+                    .call_then(&self.state, cx, body, respond::<F::Output>),
+            )
+        }
+    }
+
+    /// The response to a handler's call: its output's, or, for a rejected parameter, the
+    /// rejection's, marked as the request's failure (as told to releases).
+    fn respond<O: IntoResponse>(called: Result<O, crate::extract::Rejection>) -> Response {
+        match called {
+            Ok(output) => output.into_response(),
+            Err(rejection) => rejection.into_response().failed(),
+        }
     }
 }
 
-/// The response to a handler's call: its output's, or, for a rejected parameter, the
-/// rejection's, marked as the request's failure (as told to releases).
-fn respond<O: IntoResponse>(called: Result<O, crate::extract::Rejection>) -> Response {
-    match called {
-        Ok(output) => output.into_response(),
-        Err(rejection) => rejection.into_response().failed(),
-    }
-}
+use call::PreparedHandlerFn;
 
 /// The method and path of a route made by a route attribute (`#[get("/users/{id}")]`).
 #[doc(hidden)]
