@@ -13,14 +13,17 @@ use crate::shutdown::ShutdownTrigger;
 impl<T: Send + Sync + 'static> FromContext for Res<T> {
     type State = Option<Arc<T>>;
 
+    #[inline]
     fn describe(needs: &mut Needs) {
         needs.resource::<T>();
     }
 
+    #[inline]
     fn prepare(cx: &Prepare<'_>) -> Self::State {
         cx.container.get_arc::<T>()
     }
 
+    #[inline]
     fn from_context<'a>(
         state: &'a Self::State,
         _cx: &'a mut Context<'_>,
