@@ -15,6 +15,7 @@ use crate::extract::{Context, Needs, Prepare};
 use crate::function::{AsyncFn, ExtractorFn};
 use crate::names::callable_name;
 use crate::response::{IntoResponse, Response};
+use call::PreparedHandlerFn;
 
 /// An async function or closure that can handle a route.
 ///
@@ -116,8 +117,6 @@ mod call {
         }
     }
 }
-
-use call::PreparedHandlerFn;
 
 /// The method and path of a route made by a route attribute (`#[get("/users/{id}")]`).
 #[doc(hidden)]

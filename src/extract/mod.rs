@@ -425,9 +425,10 @@ pub trait FromRequest<M = private::ViaRequest>: Sized + Send + 'static {
     ) -> impl Future<Output = Result<Self, Rejection>> + Send + 'a;
 }
 
-// `#[inline]` here and on `Res<T>`'s extraction: these are instantiated per type read, and a
-// release build then compiles them into the one codegen unit of the function that reads
-// them, rather than once more in a unit of their own (docs/performance.md, "Sixth round").
+// `#[inline]` here and on the extraction of `Res<T>` and `Option<Res<T>>`: these are
+// instantiated per type read, and a release build then compiles them into the one codegen
+// unit of the function that reads them, rather than once more in a unit of their own
+// (docs/performance.md, "Sixth round").
 #[diagnostic::do_not_recommend]
 impl<T: FromContext> FromRequest<private::ViaContext> for T {
     type State = T::State;

@@ -47,14 +47,17 @@ fn not_registered(type_name: &str) -> Rejection {
 impl<T: Send + Sync + 'static> FromContext for Option<Res<T>> {
     type State = Option<Arc<T>>;
 
+    #[inline]
     fn describe(needs: &mut Needs) {
         needs.optional_resource::<T>();
     }
 
+    #[inline]
     fn prepare(cx: &Prepare<'_>) -> Self::State {
         cx.container.get_arc::<T>()
     }
 
+    #[inline]
     fn from_context<'a>(
         state: &'a Self::State,
         _cx: &'a mut Context<'_>,
