@@ -20,7 +20,7 @@ use crate::conditional::RouteSemantics;
 use crate::container::Produced;
 use crate::error::{Failure, Problem};
 use crate::extract::{Context, LifespanSlot, Needs, Prepare};
-use crate::function::PlainStart;
+use crate::function::PlainCall;
 use crate::layer::LayerFn;
 use crate::middleware::MiddlewareSpec;
 use crate::report::ReportSpec;
@@ -323,9 +323,9 @@ pub(crate) trait RunNode: Send + Sync + 'static {
     }
 
     /// For a plain node ([`RunNode::plain`]): its call prepared like [`RunNode::call`], as
-    /// the extraction of its parameters that gives the plain call, for a run of plain
+    /// the plain call that extracts its parameters and calls it, for a run of plain
     /// providers to make in place on its blocking thread. `None` for any other node.
-    fn plain_call(&self, _prepare: &Prepare<'_>, _shutdown: ShutdownTrigger) -> Option<PlainStart> {
+    fn plain_call(&self, _prepare: &Prepare<'_>, _shutdown: ShutdownTrigger) -> Option<PlainCall> {
         None
     }
 }

@@ -96,9 +96,8 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
     /// into the node's result as a [`ProviderOutput<O>`], with the call, so that what crosses
     /// back from a blocking thread is the same type for every function.
     ///
-    /// An async function's call is one future. A plain function's is the extraction of its
-    /// parameters, which gives the call itself, to run on a blocking thread
-    /// ([`Starting`]).
+    /// An async function's call is one future. A plain function's is one boxed closure that
+    /// extracts its parameters and calls it, to run on a blocking thread ([`Starting`]).
     ///
     /// A startup node holds `F::start::<O>` as a function pointer: each function compiles
     /// this and no wrapper around it.
@@ -115,18 +114,16 @@ pub(crate) type Started = Result<Option<Produced>, Failure>;
 pub enum Starting {
     /// An async function's call, whole.
     Async(BoxFuture<'static, Started>),
-    /// A plain function's: the extraction of its parameters, which gives the call, to run
-    /// on a blocking thread (or the first parameter that could not be extracted, as the
-    /// node's failure).
-    Plain(PlainStart),
+    /// A plain function's: the extraction of its parameters and the call, to run on a
+    /// blocking thread.
+    Plain(PlainCall),
 }
 
-/// A plain startup function's call in two steps: the extraction of its parameters, which
-/// gives its call (or the node's failure).
-pub(crate) type PlainStart = BoxFuture<'static, Result<PlainCall, Failure>>;
-
-/// A plain startup function's call, its parameters extracted: it may block, so it runs on a
-/// blocking thread. Its output is already the node's result, so nothing typed crosses back.
+/// A plain startup function's call, to run on a blocking thread: it extracts the function's
+/// parameters there (a parameter that is not ready at once is waited for, with the runtime's
+/// handle), calls the function and makes its output the node's result, so nothing typed
+/// crosses back. One box, and no future: a parameter outside a request is almost always ready
+/// at once.
 pub(crate) type PlainCall = Box<dyn FnOnce() -> Started + Send>;
 
 impl Starting {
@@ -135,14 +132,45 @@ impl Starting {
     pub(crate) fn into_future(self) -> BoxFuture<'static, Started> {
         match self {
             Self::Async(call) => call,
-            Self::Plain(extract) => Box::pin(async move {
-                match on_blocking_pool(extract.await?).await {
+            Self::Plain(call) => Box::pin(async move {
+                match on_blocking_pool(call).await {
                     Ok(started) => started,
                     Err(cancelled) => Err(Failure::from_error(cancelled)),
                 }
             }),
         }
     }
+}
+
+/// A parameter's future, driven to its end on the thread that asks, outside the runtime: a
+/// plain startup function's parameters are extracted on its blocking thread.
+trait Wait: Future + Sized {
+    /// Polls the future once, and gives its output if it is ready (a resource, the shutdown
+    /// handle: every parameter roadie itself gives outside a request); otherwise waits for it
+    /// with the runtime's handle ([`wait_here`]).
+    #[inline]
+    fn wait(self) -> Self::Output {
+        let mut future = std::pin::pin!(self);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        let mut output = None;
+        wait_here(&mut |cx| future.as_mut().poll(cx).map(|ready| output = Some(ready)));
+        match output {
+            Some(output) => output,
+            None => unreachable!("a future waited for to its end has its output"),
+        }
+    }
+}
+
+impl<F: Future> Wait for F {}
+
+/// Polls `poll` with the runtime's handle until it is ready, on this thread (a blocking one,
+/// where the handle may block). Not generic: each parameter's type compiles only the closure
+/// that polls its own future.
+fn wait_here(poll: &mut dyn FnMut(&mut std::task::Context<'_>) -> std::task::Poll<()>) {
+    tokio::runtime::Handle::current().block_on(std::future::poll_fn(poll));
 }
 
 impl std::fmt::Debug for Starting {
@@ -294,34 +322,37 @@ macro_rules! impl_extractor_fn {
         Ok((**$this)($($arg),*).await)
     };
     (@start blocking $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
-        Starting::Plain(Box::pin(async move {
+        Starting::Plain(Box::new(move || {
             let mut start = $start;
-            let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
-            impl_extractor_fn!(@extract $state cx rejected; [$($T),*] $([$Last, $Mk])?);
             // The call holds the function and its arguments only: the context and the
-            // parameters' states are dropped here, before it runs.
-            let f = start.into_fn();
-            let call: PlainCall = Box::new(move || $finish((f.get::<Self>())($($T,)* $($Last)?)));
-            Ok(call)
+            // parameters' states are dropped at the end of the extraction, before it runs.
+            let ($($T,)* $($Last,)?) = {
+                let state = $state;
+                let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
+                impl_extractor_fn!(@extract wait state cx rejected; [$($T),*] $([$Last, $Mk])?);
+                ($($T,)* $($Last,)?)
+            };
+            $finish((start.into_fn().get::<Self>())($($T,)* $($Last)?))
         }))
     };
     (@start in_place $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
         Starting::Async(Box::pin(async move {
             let mut start = $start;
             let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
-            impl_extractor_fn!(@extract $state cx rejected; [$($T),*] $([$Last, $Mk])?);
+            impl_extractor_fn!(@extract await $state cx rejected; [$($T),*] $([$Last, $Mk])?);
             $finish((start.f.get::<Self>())($($T,)* $($Last)?).await)
         }))
     };
-    // Binds each parameter, extracted from `$state` in order, outside any request; the first
-    // that cannot be extracted returns `$fail(rejection)`.
-    (@extract $state:ident $cx:ident $fail:path; [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+    // Binds each parameter, extracted from `$state` in order, outside any request, each
+    // future awaited (`await`) or driven on this thread (`wait`, [`Wait`]); the first that
+    // cannot be extracted returns `$fail(rejection)`.
+    (@extract $wait:ident $state:ident $cx:ident $fail:path; [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
         let ($($T,)* $($Last,)?) = &$state;
-        $(let $T = match <$T as FromContext>::from_context($T, $cx).await {
+        $(let $T = match impl_extractor_fn!(@wait $wait <$T as FromContext>::from_context($T, $cx)) {
             Ok(value) => value,
             Err(rejection) => return $fail(rejection),
         };)*
-        $(let $Last = match <$Last as FromRequest<$Mk>>::from_request($Last, $cx, Bytes::new()).await {
+        $(let $Last = match impl_extractor_fn!(@wait $wait <$Last as FromRequest<$Mk>>::from_request($Last, $cx, Bytes::new())) {
             Ok(value) => value,
             Err(rejection) => return $fail(rejection),
         };)?
@@ -377,7 +408,7 @@ macro_rules! impl_extractor_fn {
                 state: &Self::State,
                 cx: &mut Context<'_>,
             ) -> Result<Self::Output, Rejection> {
-                impl_extractor_fn!(@extract state cx Err; [$($T),*] $([$Last, $Mk])?);
+                impl_extractor_fn!(@extract await state cx Err; [$($T),*] $([$Last, $Mk])?);
                 impl_extractor_fn!(@call $how self ($($T,)* $($Last)?))
             }
 
@@ -391,6 +422,8 @@ macro_rules! impl_extractor_fn {
             }
         }
     };
+    (@wait await $future:expr) => { $future.await };
+    (@wait wait $future:expr) => { $future.wait() };
     (@plain SyncFn) => { true };
     (@plain AsyncFn) => { false };
     (@last) => { () };

@@ -17,7 +17,7 @@ use crate::container::{registered_type, type_of, Produced};
 use crate::error::{BoxError, Failure};
 use crate::extract::{Context, LifespanSlot, NeedKind, Needs, One, Prepare, Rejection};
 use crate::function::{
-    AsyncFn, ErasedFn, ExtractorFn, FnNode, PlainStart, Prepared, Start, Starting,
+    AsyncFn, ErasedFn, ExtractorFn, FnNode, PlainCall, Prepared, Start, Starting,
 };
 use crate::names::{callable_name, callable_name_of, short_type_name};
 use crate::response::HttpError;
@@ -241,9 +241,9 @@ impl RunNode for FnRunNode {
         self.plain
     }
 
-    fn plain_call(&self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> Option<PlainStart> {
+    fn plain_call(&self, prepare: &Prepare<'_>, shutdown: ShutdownTrigger) -> Option<PlainCall> {
         match (self.start)(Start::new(&self.f, shutdown, None), prepare) {
-            Starting::Plain(extract) => Some(extract),
+            Starting::Plain(call) => Some(call),
             Starting::Async(_) => None,
         }
     }

@@ -421,6 +421,8 @@ impl FromContext for FromATask {
     fn prepare(_cx: &Prepare<'_>) -> Self::State {}
 
     async fn from_context(_state: &(), _cx: &mut Context<'_>) -> Result<Self, Rejection> {
+        // Not ready at the first poll, however fast the task below would run.
+        tokio::task::yield_now().await;
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             tokio::task::yield_now().await;

@@ -181,7 +181,6 @@ fn call_each(
     trigger: &ShutdownTrigger,
     default_timeout: Option<Duration>,
 ) -> RunEnded {
-    let handle = tokio::runtime::Handle::current();
     for &index in run {
         let registration = &blueprint.registrations[index];
         let Body::Run(node) = &registration.body else {
@@ -191,7 +190,7 @@ fn call_each(
         let _entered = span.enter();
         // One reading of the clock per provider: its deadline counts from when it began.
         let began = Instant::now();
-        let extract = {
+        let call = {
             let container = lock(&shared.container);
             let Some(container) = container.as_ref() else {
                 return RunEnded::Started; // abandoned: the engine has its answer already
@@ -201,7 +200,7 @@ fn call_each(
                 dependencies: None,
             };
             match node.plain_call(&prepare, trigger.clone()) {
-                Some(extract) => extract,
+                Some(call) => call,
                 None => unreachable!("a run holds plain providers only"),
             }
         };
@@ -210,21 +209,10 @@ fn call_each(
             .or(default_timeout)
             .map(|limit| began + limit);
         lock(&shared.calling).now = Some((index, deadline, began));
-        // The function runs in place here. Its parameters are ready at once (a resource, the
-        // shutdown handle), so one poll extracts them; an extractor that has to wait is
-        // driven to its end by the runtime's handle.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut extract = extract;
-            let call = match extract
-                .as_mut()
-                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-            {
-                std::task::Poll::Ready(call) => call,
-                std::task::Poll::Pending => handle.block_on(extract),
-            };
-            call?()
-        }))
-        .unwrap_or_else(|panic| Err(Failure::from_panic(panic)));
+        // The function runs in place here, its parameters extracted first (one that is not
+        // ready at once is waited for with the runtime's handle), all within its deadline.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(call))
+            .unwrap_or_else(|panic| Err(Failure::from_panic(panic)));
         {
             let mut calling = lock(&shared.calling);
             if calling.abandoned {
