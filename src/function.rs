@@ -124,7 +124,57 @@ pub enum Starting {
 /// handle), calls the function and makes its output the node's result, so nothing typed
 /// crosses back. One box, and no future: a parameter outside a request is almost always ready
 /// at once.
-pub(crate) type PlainCall = Box<dyn FnOnce() -> Started + Send>;
+pub(crate) type PlainCall = Box<dyn CallPlain>;
+
+/// A plain startup function's call ([`PlainCall`]), its parameters prepared.
+#[doc(hidden)]
+pub trait CallPlain: Send {
+    /// Extracts the parameters, calls the function and gives the node's result.
+    fn call(self: Box<Self>) -> Started;
+}
+
+/// A plain function's [`ExtractorFn::start`], once its parameters are prepared.
+#[doc(hidden)]
+pub(crate) trait PlainFn<M>: ExtractorFn<M> {
+    /// Extracts each parameter from `state` on this thread, calls the function and makes its
+    /// output the node's result. `#[inline]` in each impl: it is compiled into
+    /// [`CallPlain::call`]'s unit ([`starting`]), not into the one of the user's module.
+    fn call_plain<O: 'static>(start: Start, state: Self::State) -> Started
+    where
+        Self::Output: ProviderOutput<O>;
+}
+
+mod starting {
+    //! A plain startup function's call, in a module of its own: rustc compiles an instance
+    //! of a generic method in the codegen unit of the module that defines its impl's self
+    //! type. [`super::ExtractorFn::start`]'s self type is the user's function, so what it
+    //! compiles shares the unit of the user's module; the call, most of a provider's code, is
+    //! a method of [`PlainStart`], so a release build optimizes the two units side by side.
+    use std::marker::PhantomData;
+
+    use super::{CallPlain, ExtractorFn, PlainFn, Start, Started};
+    use crate::output::ProviderOutput;
+
+    /// The call of the plain function `F` of the form `M`, whose output registers as `O`:
+    /// what makes its [`crate::extract::Context`], and its parameters' states.
+    pub(super) struct PlainStart<F: ExtractorFn<M>, M, O> {
+        pub(super) start: Start,
+        pub(super) state: F::State,
+        pub(super) _marker: PhantomData<fn() -> O>,
+    }
+
+    impl<F, M, O> CallPlain for PlainStart<F, M, O>
+    where
+        F: PlainFn<M>,
+        F::Output: ProviderOutput<O>,
+        M: 'static,
+        O: 'static,
+    {
+        fn call(self: Box<Self>) -> Started {
+            F::call_plain::<O>(self.start, self.state)
+        }
+    }
+}
 
 impl Starting {
     /// The whole call as one future: a plain function's call runs on tokio's blocking pool,
@@ -133,7 +183,7 @@ impl Starting {
         match self {
             Self::Async(call) => call,
             Self::Plain(call) => Box::pin(async move {
-                match on_blocking_pool(call).await {
+                match on_blocking_pool(Box::new(move || call.call())).await {
                     Ok(started) => started,
                     Err(cancelled) => Err(Failure::from_error(cancelled)),
                 }
@@ -155,9 +205,12 @@ trait Wait: Future + Sized {
         if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
-        let mut output = None;
-        wait_here(&mut |cx| future.as_mut().poll(cx).map(|ready| output = Some(ready)));
-        match output {
+        let mut waiting = Waiting {
+            future,
+            output: None,
+        };
+        wait_here(&mut waiting);
+        match waiting.output {
             Some(output) => output,
             None => unreachable!("a future waited for to its end has its output"),
         }
@@ -166,11 +219,31 @@ trait Wait: Future + Sized {
 
 impl<F: Future> Wait for F {}
 
-/// Polls `poll` with the runtime's handle until it is ready, on this thread (a blocking one,
-/// where the handle may block). Not generic: each parameter's type compiles only the closure
-/// that polls its own future.
-fn wait_here(poll: &mut dyn FnMut(&mut std::task::Context<'_>) -> std::task::Poll<()>) {
-    tokio::runtime::Handle::current().block_on(std::future::poll_fn(poll));
+/// A future being waited for, and its output once it is ready.
+struct Waiting<'a, F: Future> {
+    future: std::pin::Pin<&'a mut F>,
+    output: Option<F::Output>,
+}
+
+/// A [`Waiting`] future, its type erased (one method, so each parameter's type compiles one
+/// function for it).
+trait PollWaiting {
+    /// Polls the future, keeping its output once it is ready.
+    fn poll_waiting(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()>;
+}
+
+impl<F: Future> PollWaiting for Waiting<'_, F> {
+    fn poll_waiting(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let output = std::task::ready!(self.future.as_mut().poll(cx));
+        self.output = Some(output);
+        std::task::Poll::Ready(())
+    }
+}
+
+/// Polls `waiting` with the runtime's handle until it is ready, on this thread (a blocking
+/// one, where the handle may block). Not generic.
+fn wait_here(waiting: &mut dyn PollWaiting) {
+    tokio::runtime::Handle::current().block_on(std::future::poll_fn(|cx| waiting.poll_waiting(cx)));
 }
 
 impl std::fmt::Debug for Starting {
@@ -321,27 +394,48 @@ macro_rules! impl_extractor_fn {
     (@call in_place $this:ident ($($arg:ident),*)) => {
         Ok((**$this)($($arg),*).await)
     };
-    (@start blocking $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
-        Starting::Plain(Box::new(move || {
-            let mut start = $start;
-            // The call holds the function and its arguments only: the context and the
-            // parameters' states are dropped at the end of the extraction, before it runs.
-            let ($($T,)* $($Last,)?) = {
-                let state = $state;
-                let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
-                impl_extractor_fn!(@extract wait state cx rejected; [$($T),*] $([$Last, $Mk])?);
-                ($($T,)* $($Last,)?)
-            };
-            $finish((start.into_fn().get::<Self>())($($T,)* $($Last)?))
+    (@start blocking $start:ident $state:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+        Starting::Plain(Box::new(starting::PlainStart::<Self, _, O> {
+            start: $start,
+            state: $state,
+            _marker: PhantomData,
         }))
     };
-    (@start in_place $start:ident $state:ident $finish:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+    (@start in_place $start:ident $state:ident [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
         Starting::Async(Box::pin(async move {
             let mut start = $start;
             let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
             impl_extractor_fn!(@extract await $state cx rejected; [$($T),*] $([$Last, $Mk])?);
-            $finish((start.f.get::<Self>())($($T,)* $($Last)?).await)
+            <Self::Output as ProviderOutput<O>>::into_produced((start.f.get::<Self>())($($T,)* $($Last)?).await)
         }))
+    };
+    // A plain function's call, made on a blocking thread; nothing for an async function.
+    (@plain_fn in_place $($rest:tt)*) => {};
+    (@plain_fn blocking $form:ident $R:ident [$($bounds:tt)*] [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
+        #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
+        impl<F, $R, $($T,)* $($Last, $Mk,)?> PlainFn<($form, fn($($T,)* $($Last,)?) -> $R, impl_extractor_fn!(@last $($Mk)?))> for F
+        where
+            F: Fn($($T,)* $($Last)?) -> $R + Send + Sync + 'static,
+            $($bounds)*
+            $($T: FromContext,)*
+            $($Last: FromRequest<$Mk>, $Mk: 'static,)?
+        {
+            #[inline]
+            fn call_plain<O: 'static>(mut start: Start, prepared: Self::State) -> Started
+            where
+                Self::Output: ProviderOutput<O>,
+            {
+                // The call holds the function and its arguments only: the context and the
+                // parameters' states are dropped at the end of the extraction, before it runs.
+                let ($($T,)* $($Last,)?) = {
+                    let state = prepared;
+                    let cx = &mut Context::outside_request(&start.shutdown, start.lifespan.take());
+                    impl_extractor_fn!(@extract wait state cx rejected; [$($T),*] $([$Last, $Mk])?);
+                    ($($T,)* $($Last,)?)
+                };
+                <Self::Output as ProviderOutput<O>>::into_produced((start.into_fn().get::<Self>())($($T,)* $($Last)?))
+            }
+        }
     };
     // Binds each parameter, extracted from `$state` in order, outside any request, each
     // future awaited (`await`) or driven on this thread (`wait`, [`Wait`]); the first that
@@ -417,10 +511,11 @@ macro_rules! impl_extractor_fn {
                 Self::Output: ProviderOutput<O>,
             {
                 let state = Self::prepare(prepare);
-                let finish = <Self::Output as ProviderOutput<O>>::into_produced;
-                impl_extractor_fn!(@start $how start state finish [$($T),*] $([$Last, $Mk])?)
+                impl_extractor_fn!(@start $how start state [$($T),*] $([$Last, $Mk])?)
             }
         }
+
+        impl_extractor_fn!(@plain_fn $how $form $R [$($bounds)*] [$($T),*] $([$Last, $Mk])?);
     };
     (@wait await $future:expr) => { $future.await };
     (@wait wait $future:expr) => { $future.wait() };

@@ -211,7 +211,7 @@ fn call_each(
         lock(&shared.calling).now = Some((index, deadline, began));
         // The function runs in place here, its parameters extracted first (one that is not
         // ready at once is waited for with the runtime's handle), all within its deadline.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(call))
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| call.call()))
             .unwrap_or_else(|panic| Err(Failure::from_panic(panic)));
         {
             let mut calling = lock(&shared.calling);
