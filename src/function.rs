@@ -96,8 +96,9 @@ pub trait ExtractorFn<M>: Send + Sync + Sized + 'static {
     /// into the node's result as a [`ProviderOutput<O>`], with the call, so that what crosses
     /// back from a blocking thread is the same type for every function.
     ///
-    /// An async function's call is one future. A plain function's is one boxed closure that
-    /// extracts its parameters and calls it, to run on a blocking thread ([`Starting`]).
+    /// An async function's call is one future. A plain function's is one boxed call
+    /// ([`PlainCall`]) that extracts its parameters and calls it, on a blocking thread
+    /// ([`Starting`]).
     ///
     /// A startup node holds `F::start::<O>` as a function pointer: each function compiles
     /// this and no wrapper around it.
@@ -134,7 +135,6 @@ pub trait CallPlain: Send {
 }
 
 /// A plain function's [`ExtractorFn::start`], once its parameters are prepared.
-#[doc(hidden)]
 pub(crate) trait PlainFn<M>: ExtractorFn<M> {
     /// Extracts each parameter from `state` on this thread, calls the function and makes its
     /// output the node's result. `#[inline]` in each impl: it is compiled into
@@ -183,7 +183,7 @@ impl Starting {
         match self {
             Self::Async(call) => call,
             Self::Plain(call) => Box::pin(async move {
-                match on_blocking_pool(Box::new(move || call.call())).await {
+                match on_blocking_pool(move || call.call()).await {
                     Ok(started) => started,
                     Err(cancelled) => Err(Failure::from_error(cancelled)),
                 }
@@ -347,11 +347,11 @@ type BlockingCall = Box<dyn FnOnce() -> BlockingOutput + Send>;
 type BlockingOutput = Box<dyn Any + Send>;
 
 /// Runs `call` on tokio's blocking pool and waits for it: its output, or `Err` when the
-/// runtime is shutting down and the call never ran; its panic is raised again here. Generic
-/// only in the boxed call's output: a [`BlockingCall`]'s (a request-scoped dependency's,
-/// unboxed with [`unbox`]) or a [`PlainCall`]'s.
+/// runtime is shutting down and the call never ran; its panic is raised again here. Compiled
+/// twice, for the two calls that are not generic: a [`BlockingCall`] (a request-scoped
+/// dependency's, its output unboxed with [`unbox`]) and a [`PlainCall`]'s.
 async fn on_blocking_pool<R: Send + 'static>(
-    call: Box<dyn FnOnce() -> R + Send>,
+    call: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, Rejection> {
     match tokio::task::spawn_blocking(call).await {
         Ok(output) => Ok(output),
