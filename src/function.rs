@@ -412,14 +412,7 @@ macro_rules! impl_extractor_fn {
     // A plain function's call, made on a blocking thread; nothing for an async function.
     (@plain_fn in_place $($rest:tt)*) => {};
     (@plain_fn blocking $form:ident $R:ident [$($bounds:tt)*] [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
-        #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
-        impl<F, $R, $($T,)* $($Last, $Mk,)?> PlainFn<($form, fn($($T,)* $($Last,)?) -> $R, impl_extractor_fn!(@last $($Mk)?))> for F
-        where
-            F: Fn($($T,)* $($Last)?) -> $R + Send + Sync + 'static,
-            $($bounds)*
-            $($T: FromContext,)*
-            $($Last: FromRequest<$Mk>, $Mk: 'static,)?
-        {
+        impl_extractor_fn!(@impl PlainFn $form $R [$($bounds)*] [$($T),*] $([$Last, $Mk])? {
             #[inline]
             fn call_plain<O: 'static>(mut start: Start, prepared: Self::State) -> Started
             where
@@ -435,6 +428,20 @@ macro_rules! impl_extractor_fn {
                 };
                 <Self::Output as ProviderOutput<O>>::into_produced((start.into_fn().get::<Self>())($($T,)* $($Last)?))
             }
+        });
+    };
+    // `$Trait` (of the function's form `M`) for the functions of the parameters `$T` and
+    // `$Last`: one header for every trait a function implements per form.
+    (@impl $Trait:ident $form:ident $R:ident [$($bounds:tt)*] [$($T:ident),*] $([$Last:ident, $Mk:ident])? { $($body:tt)* }) => {
+        #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
+        impl<F, $R, $($T,)* $($Last, $Mk,)?> $Trait<($form, fn($($T,)* $($Last,)?) -> $R, impl_extractor_fn!(@last $($Mk)?))> for F
+        where
+            F: Fn($($T,)* $($Last)?) -> $R + Send + Sync + 'static,
+            $($bounds)*
+            $($T: FromContext,)*
+            $($Last: FromRequest<$Mk>, $Mk: 'static,)?
+        {
+            $($body)*
         }
     };
     // Binds each parameter, extracted from `$state` in order, outside any request, each
@@ -452,14 +459,7 @@ macro_rules! impl_extractor_fn {
         };)?
     };
     (@form $form:ident $R:ident [$($bounds:tt)*] [$($await:tt)*] [$how:ident] [$($T:ident),*] $([$Last:ident, $Mk:ident])?) => {
-        #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
-        impl<F, $R, $($T,)* $($Last, $Mk,)?> ExtractorFn<($form, fn($($T,)* $($Last,)?) -> $R, impl_extractor_fn!(@last $($Mk)?))> for F
-        where
-            F: Fn($($T,)* $($Last)?) -> $R + Send + Sync + 'static,
-            $($bounds)*
-            $($T: FromContext,)*
-            $($Last: FromRequest<$Mk>, $Mk: 'static,)?
-        {
+        impl_extractor_fn!(@impl ExtractorFn $form $R [$($bounds)*] [$($T),*] $([$Last, $Mk])? {
             type Returned = $R;
             const PLAIN: bool = impl_extractor_fn!(@plain $form);
             type Output = impl_extractor_fn!(@output $form $R);
@@ -513,7 +513,7 @@ macro_rules! impl_extractor_fn {
                 let state = Self::prepare(prepare);
                 impl_extractor_fn!(@start $how start state [$($T),*] $([$Last, $Mk])?)
             }
-        }
+        });
 
         impl_extractor_fn!(@plain_fn $how $form $R [$($bounds)*] [$($T),*] $([$Last, $Mk])?);
     };
