@@ -147,6 +147,39 @@ pub(crate) struct Blueprint {
     /// The tower layers around the whole app (`App::layer`), in registration order: the
     /// first is the outermost.
     pub(crate) layers: Vec<LayerFn>,
+    /// Whether any startup provider is a plain function, found on the first start and kept
+    /// until the app changes ([`Blueprint::changed`]).
+    plain_providers: Memo<bool>,
+}
+
+impl Blueprint {
+    /// Whether a sequential startup of this app has a run of plain providers to start.
+    pub(crate) fn has_plain_providers(&self) -> bool {
+        *self
+            .plain_providers
+            .0
+            .get_or_init(|| self.registrations.iter().any(Registration::joins_a_run))
+    }
+
+    /// Forgets what was found about the app: it is about to change.
+    pub(crate) fn changed(&mut self) {
+        self.plain_providers = Memo::default();
+    }
+}
+
+/// A fact about a blueprint, found once; a copy of the blueprint finds it again.
+struct Memo<T>(std::sync::OnceLock<T>);
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Self(std::sync::OnceLock::new())
+    }
+}
+
+impl<T> Clone for Memo<T> {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 /// One registered node: what the registration traits (`IntoProvider`, `Handler`, ...) make.
@@ -188,6 +221,16 @@ impl Registration {
             teardown_timeout: None,
             blocking: false,
             body,
+        }
+    }
+
+    /// Whether a sequential startup runs it with the plain providers next to it, on one
+    /// blocking thread: a provider (not a lifespan, whose setup is a task of its own) whose
+    /// function is plain.
+    pub(crate) fn joins_a_run(&self) -> bool {
+        match &self.body {
+            Body::Run(node) => self.kind == Kind::Provider && node.plain(),
+            _ => false,
         }
     }
 

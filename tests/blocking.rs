@@ -498,3 +498,69 @@ async fn a_plain_provider_whose_parameter_is_rejected_fails_startup_uncalled() {
         );
     }
 }
+
+/// A sequential startup holds one thread of the blocking pool for its runs of plain
+/// providers, from before validation to its end: one thread serves every run (here two, an
+/// async provider between them), and it goes back to the pool when the startup ends, whether
+/// it started the app, failed and rolled back, or found the app invalid. With a pool of one
+/// thread, a thread held any longer would leave a plain shutdown hook, or the pool's next
+/// task, waiting forever.
+#[test]
+fn a_startup_gives_its_blocking_thread_back_to_the_pool() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let log = Log::new();
+        let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+        let app = App::new()
+            .on_startup(move || {
+                l1.push("plain A");
+                Ok::<_, Infallible>(A(l1.tracked("A")))
+            })
+            .on_startup(move |_: Res<A>| {
+                let l2 = l2.clone();
+                async move {
+                    l2.push("async B");
+                    Ok::<_, Infallible>(B(l2.tracked("B")))
+                }
+            })
+            .on_startup(move |_: Res<B>| -> Result<u8, Infallible> {
+                l3.push("plain u8");
+                Ok(1)
+            })
+            .on_shutdown(|_: Res<A>| std::thread::sleep(Duration::from_millis(1)));
+        let running = tokio::time::timeout(NEVER, app.start())
+            .await
+            .expect("one thread serves both runs")
+            .unwrap();
+        let stopped = tokio::time::timeout(NEVER, running.shutdown()).await;
+        stopped.expect("the plain hook got a thread").unwrap();
+        assert_eq!(
+            log.take(),
+            ["plain A", "async B", "plain u8", "drop B", "drop A"]
+        );
+
+        // Failed: the rollback's plain hook needs the pool's thread too.
+        let (l1, l2) = (log.clone(), log.clone());
+        let failing = App::new()
+            .on_startup(move || Ok::<_, Infallible>(A(l1.tracked("A"))))
+            .on_startup(|_: Res<A>| -> Result<u8, &'static str> { Err("no region") })
+            .on_shutdown(move |_: Res<A>| l2.push("hook"));
+        let failed = tokio::time::timeout(NEVER, failing.start()).await;
+        let error = failed
+            .expect("the rollback's hook got a thread")
+            .unwrap_err();
+        assert!(error.to_string().contains("no region"), "{error}");
+        assert_eq!(log.take(), ["hook", "drop A"]);
+
+        // Invalid: a plain provider needs a type nothing registers.
+        let invalid = App::new().on_startup(|_: Res<B>| Ok::<_, Infallible>(1u8));
+        let error = invalid.start().await.unwrap_err();
+        assert!(matches!(error, StartupError::Invalid(_)), "{error}");
+        let pool = tokio::time::timeout(NEVER, tokio::task::spawn_blocking(|| "ran")).await;
+        assert_eq!(pool.expect("the pool has its thread back").unwrap(), "ran");
+    });
+}

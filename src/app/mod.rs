@@ -100,7 +100,9 @@ impl App {
     pub(crate) fn blueprint_mut(&mut self) -> &mut Blueprint {
         // A changed app is a new app: it starts afresh on its next `execute`.
         self.lazy = Arc::default();
-        Arc::make_mut(&mut self.blueprint)
+        let blueprint = Arc::make_mut(&mut self.blueprint);
+        blueprint.changed();
+        blueprint
     }
 
     fn push(mut self, registration: Registration) -> Self {
@@ -530,5 +532,29 @@ impl App {
     /// After a merge or a replacement: settings apply to this registration.
     pub(crate) fn set_last(&mut self, last: Option<usize>) {
         self.last = last.map_or(Last::Nothing, Last::Node);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::App;
+
+    /// The blueprint finds whether it has plain providers once, and again after every change:
+    /// the app is changed in place (its blueprint not shared), so nothing but the change
+    /// itself can tell it to look again.
+    #[test]
+    fn a_blueprint_looks_for_plain_providers_again_after_a_change() {
+        let app = App::new().on_startup(|| async { Ok::<_, Infallible>(1u8) });
+        assert!(!app.blueprint.has_plain_providers());
+        let app = app.on_startup(|_: crate::Res<u8>| Ok::<_, Infallible>(2u16));
+        assert!(app.blueprint.has_plain_providers());
+        let app = app.replace(|| async { Ok::<_, Infallible>(3u16) });
+        assert!(!app.blueprint.has_plain_providers());
+        // A changed copy looks again; the app it was copied from keeps what it found.
+        let copy = app.clone().replace(|| Ok::<_, Infallible>(4u16));
+        assert!(copy.blueprint.has_plain_providers());
+        assert!(!app.blueprint.has_plain_providers());
     }
 }

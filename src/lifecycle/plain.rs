@@ -7,6 +7,14 @@
 //! goes to one pool thread instead: it prepares each provider against the container, calls it
 //! in place and registers what it gives, then goes on to the next.
 //!
+//! The thread is taken from the pool when the startup begins ([`RunThread::hire`]), before the
+//! graph is validated, when the app has plain providers at all: waking a parked pool thread
+//! takes longer than validating a small graph, so the two overlap, and the thread, awake,
+//! looks for its run for a moment before it parks again. The engine, in turn, looks for the
+//! run's end between yields to the runtime's other tasks for a moment before it parks: a short
+//! run ends sooner than a parked thread wakes. The thread serves every run of the startup and
+//! ends when the startup does.
+//!
 //! Each provider keeps its own timeout. The call blocks its thread, so the timeout cannot be
 //! raced against the call there; a watchdog on the runtime reads which provider is running and
 //! since when, and wakes at that provider's deadline (or, between providers, after the shortest
@@ -15,28 +23,22 @@
 //! thread, when the call finally returns, drops what it gave and stops.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{self, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::join_failure;
 use super::start::{log_start, start_span};
-use crate::blueprint::{Blueprint, Body, Kind, Registration};
+use crate::blueprint::{Blueprint, Body};
 use crate::container::Container;
 use crate::error::Failure;
 use crate::extract::Prepare;
 use crate::names::lock;
 use crate::shutdown::ShutdownTrigger;
-
-/// Whether a startup node joins a run of plain providers: a provider (not a lifespan, whose
-/// setup is a task of its own) whose function is plain.
-pub(super) fn joins_a_run(registration: &Registration) -> bool {
-    match &registration.body {
-        Body::Run(node) => registration.kind == Kind::Provider && node.plain(),
-        _ => false,
-    }
-}
 
 /// How a run of plain providers ended.
 pub(super) enum RunEnded {
@@ -65,70 +67,160 @@ struct Calling {
     abandoned: bool,
 }
 
-/// Starts `run` (indices of plain providers, in startup order) on one blocking thread, each
-/// prepared against `container` as the ones before it left it.
-pub(super) async fn start_run(
-    blueprint: &Arc<Blueprint>,
-    run: &[usize],
-    container: &mut Container,
-    trigger: &ShutdownTrigger,
-    default_timeout: Option<Duration>,
-) -> RunEnded {
-    let shared = Arc::new(Shared {
-        container: Mutex::new(Some(std::mem::take(container))),
-        calling: Mutex::new(Calling::default()),
-    });
-    let timeout_of = |index: usize| blueprint.registrations[index].timeout.or(default_timeout);
-    // Between two calls the watchdog waits this long: no provider of the run can reach its
-    // deadline sooner than that after the watchdog last looked.
-    let shortest = run.iter().filter_map(|&index| timeout_of(index)).min();
-    let mut thread = tokio::task::spawn_blocking({
-        let (blueprint, run, shared, trigger) = (
-            Arc::clone(blueprint),
-            run.to_vec(),
-            Arc::clone(&shared),
-            trigger.clone(),
-        );
-        // The thread logs where the engine does: to its subscriber (which may be this
-        // thread's own default), inside the startup's span.
+/// How long each side looks for the other before it parks: the run thread for its next run,
+/// the engine for a run's end. A few times what waking a parked thread costs (10 to 20 µs on a
+/// virtual machine), and a tenth of the timer's resolution.
+const LOOK: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// A thread of tokio's blocking pool that one sequential startup holds for its runs of plain
+/// providers. Dropping it lets the thread go back to the pool once its current run ends.
+pub(super) struct RunThread {
+    runs: mpsc::Sender<Run>,
+    thread: JoinHandle<()>,
+}
+
+/// One run for the thread: its providers, what it shares with the engine, and where it says
+/// how the run ended.
+struct Run {
+    indices: Vec<usize>,
+    shared: Arc<Shared>,
+    ended: oneshot::Sender<RunEnded>,
+}
+
+impl RunThread {
+    /// Takes a thread from the pool for the startup of `blueprint`. It logs where the engine
+    /// does: to the engine's subscriber (which may be the engine thread's own default), inside
+    /// the span current here (the startup's).
+    pub(super) fn hire(
+        blueprint: &Arc<Blueprint>,
+        trigger: &ShutdownTrigger,
+        default_timeout: Option<Duration>,
+    ) -> Self {
+        let (runs, inbox) = mpsc::channel::<Run>();
+        let (blueprint, trigger) = (Arc::clone(blueprint), trigger.clone());
         let dispatch = tracing::dispatcher::get_default(|dispatch| dispatch.clone());
         let parent = tracing::Span::current();
-        move || {
+        let thread = tokio::task::spawn_blocking(move || {
             tracing::dispatcher::with_default(&dispatch, || {
-                parent.in_scope(|| call_each(&blueprint, &run, &shared, &trigger, default_timeout))
+                parent.in_scope(|| {
+                    while let Some(run) = next_run(&inbox) {
+                        let ended = call_each(
+                            &blueprint,
+                            &run.indices,
+                            &run.shared,
+                            &trigger,
+                            default_timeout,
+                        );
+                        // The engine may have stopped waiting (a timeout, a cancelled start).
+                        let _ = run.ended.send(ended);
+                    }
+                })
             })
-        }
-    });
-    // If this start is dropped before the run ends (its caller gave up on it), the thread
-    // stops after the call it is in: no provider starts for a start nobody awaits.
-    let _stop_if_dropped = StopIfDropped(&shared);
-    let ended = loop {
-        let wake = match lock(&shared.calling).now {
-            Some((_, Some(deadline), _)) => Some(deadline),
-            _ => shortest.map(|limit| Instant::now() + limit),
-        };
-        tokio::select! {
-            biased;
-            joined = &mut thread => break match joined {
-                Ok(ended) => ended,
-                // `call_each` catches every panic of a provider; this is the runtime shutting
-                // down under the run.
-                Err(join) => {
-                    let index = lock(&shared.calling).now.map_or(run[0], |(index, ..)| index);
-                    RunEnded::Failed(index, join_failure(join))
+        });
+        Self { runs, thread }
+    }
+
+    /// Starts `run` (indices of plain providers, in startup order) on the thread, each
+    /// prepared against `container` as the ones before it left it.
+    pub(super) async fn start_run(
+        &mut self,
+        blueprint: &Blueprint,
+        run: &[usize],
+        container: &mut Container,
+        default_timeout: Option<Duration>,
+    ) -> RunEnded {
+        let shared = Arc::new(Shared {
+            container: Mutex::new(Some(std::mem::take(container))),
+            calling: Mutex::new(Calling::default()),
+        });
+        let timeout_of = |index: usize| blueprint.registrations[index].timeout.or(default_timeout);
+        // Between two calls the watchdog waits this long: no provider of the run can reach
+        // its deadline sooner than that after the watchdog last looked.
+        let shortest = run.iter().filter_map(|&index| timeout_of(index)).min();
+        let (ended, mut end) = oneshot::channel();
+        // If the thread is gone (the runtime is shutting down), the run and its sender come
+        // back here and are dropped: `end` below reads as closed.
+        let _ = self.runs.send(Run {
+            indices: run.to_vec(),
+            shared: Arc::clone(&shared),
+            ended,
+        });
+        // If this start is dropped before the run ends (its caller gave up on it), the thread
+        // stops after the call it is in: no provider starts for a start nobody awaits.
+        let _stop_if_dropped = StopIfDropped(&shared);
+        // A short run ends sooner than a parked runtime thread would wake for its end: look
+        // for it first, then watch.
+        let ended = match look_for_end(&mut end).await {
+            Some(ended) => ended,
+            None => loop {
+                let wake = match lock(&shared.calling).now {
+                    Some((_, Some(deadline), _)) => Some(deadline),
+                    _ => shortest.map(|limit| Instant::now() + limit),
+                };
+                tokio::select! {
+                    biased;
+                    ended = &mut end => break ended.map_err(|_| ()),
+                    () = sleep_until(wake) => {
+                        if let Some((index, failure)) =
+                            abandon_if_late(&shared, blueprint, default_timeout)
+                        {
+                            break Ok(RunEnded::Failed(index, failure));
+                        }
+                    }
                 }
             },
-            () = sleep_until(wake) => {
-                if let Some((index, failure)) = abandon_if_late(&shared, blueprint, default_timeout) {
-                    break RunEnded::Failed(index, failure);
-                }
+        };
+        let ended = match ended {
+            Ok(ended) => ended,
+            // The thread ended without a word: the runtime is shutting down under the run, or
+            // (a defect of roadie's, as `call_each` catches every panic of a provider) it
+            // panicked.
+            Err(()) => {
+                let index = lock(&shared.calling)
+                    .now
+                    .map_or(run[0], |(index, ..)| index);
+                let failure = match (&mut self.thread).await {
+                    Err(join) => join_failure(join),
+                    Ok(()) => Failure::from_error("the startup's blocking thread stopped"),
+                };
+                RunEnded::Failed(index, failure)
             }
+        };
+        // The run ended, or the call it runs was abandoned (the thread will find no container
+        // when it returns, and stop): either way the container is the engine's again.
+        *container = lock(&shared.container).take().unwrap_or_default();
+        ended
+    }
+}
+
+/// A run's end if it comes within [`LOOK`], looked for between yields to the runtime's other
+/// tasks; `None` if it has not come. No deadline passes unseen meanwhile: the look is shorter
+/// than the timer's resolution (a millisecond).
+async fn look_for_end(end: &mut oneshot::Receiver<RunEnded>) -> Option<Result<RunEnded, ()>> {
+    let looked = std::time::Instant::now();
+    while looked.elapsed() < LOOK {
+        match end.try_recv() {
+            Ok(ended) => return Some(Ok(ended)),
+            Err(oneshot::error::TryRecvError::Closed) => return Some(Err(())),
+            Err(oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
         }
-    };
-    // The thread ended, or the call it runs was abandoned (it will find no container when it
-    // returns, and stop): either way the container is the engine's again.
-    *container = lock(&shared.container).take().unwrap_or_default();
-    ended
+    }
+    None
+}
+
+/// The thread's next run: looked for a moment first (it usually follows within microseconds:
+/// the validation of a small graph, a few async nodes), then waited for, parked. `None` once
+/// the startup is over.
+fn next_run(inbox: &mpsc::Receiver<Run>) -> Option<Run> {
+    let looked = std::time::Instant::now();
+    loop {
+        match inbox.try_recv() {
+            Ok(run) => return Some(run),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if looked.elapsed() < LOOK => std::thread::yield_now(),
+            Err(TryRecvError::Empty) => return inbox.recv().ok(),
+        }
+    }
 }
 
 /// The watchdog's look: if the provider being called is past its deadline, marks the call

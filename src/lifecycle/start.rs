@@ -244,6 +244,11 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
     async move {
         let registrations = &blueprint.registrations;
         let began = Instant::now();
+        let trigger = ShutdownTrigger::new();
+        // A sequential startup's plain providers run on one pool thread, taken now so that its
+        // waking up overlaps the validation.
+        let mut run_thread = (!settings.concurrent_startup && blueprint.has_plain_providers())
+            .then(|| plain::RunThread::hire(&blueprint, &trigger, settings.startup_timeout));
         let Checked {
             plan,
             routes,
@@ -260,7 +265,6 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             }
         };
 
-        let trigger = ShutdownTrigger::new();
         let mut container = Container::new();
         let mut lifespans = Vec::new();
         let hooks: Vec<Registration> = hooks
@@ -285,21 +289,19 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             let mut at = 0;
             while let Some(&index) = order.get(at) {
                 let registration = &registrations[index];
-                if plain::joins_a_run(registration) {
+                if registration.joins_a_run() {
                     let length = order[at..]
                         .iter()
-                        .take_while(|&&index| plain::joins_a_run(&registrations[index]))
+                        .take_while(|&&index| registrations[index].joins_a_run())
                         .count();
                     let run = &order[at..at + length];
                     at += length;
-                    let ended = plain::start_run(
-                        &blueprint,
-                        run,
-                        &mut container,
-                        &trigger,
-                        settings.startup_timeout,
-                    )
-                    .await;
+                    let ended = run_thread
+                        .get_or_insert_with(|| {
+                            plain::RunThread::hire(&blueprint, &trigger, settings.startup_timeout)
+                        })
+                        .start_run(&blueprint, run, &mut container, settings.startup_timeout)
+                        .await;
                     if let plain::RunEnded::Failed(index, failure) = ended {
                         failed = Some(NodeError::new(
                             registrations[index].name.clone(),
@@ -332,6 +334,8 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             }
             failed
         };
+        // The thread goes back to the pool.
+        drop(run_thread);
 
         if let Some(failed) = failed {
             let resources = TeardownResources::Owned(Lender::new(container));
