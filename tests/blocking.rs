@@ -499,12 +499,11 @@ async fn a_plain_provider_whose_parameter_is_rejected_fails_startup_uncalled() {
     }
 }
 
-/// A sequential startup holds one thread of the blocking pool for its runs of plain
-/// providers, from before validation to its end: one thread serves every run (here two, an
-/// async provider between them), and it goes back to the pool when the startup ends, whether
-/// it started the app, failed and rolled back, or found the app invalid. With a pool of one
-/// thread, a thread held any longer would leave a plain shutdown hook, or the pool's next
-/// task, waiting forever.
+/// A sequential startup holds a thread of the blocking pool for a run of plain providers only:
+/// the first run's from before validation, and none between runs, past a validation that finds
+/// the app invalid or before an async node that begins the startup. With a pool of one thread,
+/// a thread held any longer would leave an async provider's blocking task, a plain shutdown
+/// hook of the rollback, or the pool's next task, waiting forever.
 #[test]
 fn a_startup_gives_its_blocking_thread_back_to_the_pool() {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -523,7 +522,12 @@ fn a_startup_gives_its_blocking_thread_back_to_the_pool() {
             .on_startup(move |_: Res<A>| {
                 let l2 = l2.clone();
                 async move {
-                    l2.push("async B");
+                    // Between two runs, the pool's one thread is free for this.
+                    let pushed = tokio::task::spawn_blocking(move || {
+                        l2.push("async B");
+                        l2
+                    });
+                    let l2 = pushed.await.unwrap();
                     Ok::<_, Infallible>(B(l2.tracked("B")))
                 }
             })
@@ -542,6 +546,23 @@ fn a_startup_gives_its_blocking_thread_back_to_the_pool() {
             log.take(),
             ["plain A", "async B", "plain u8", "drop B", "drop A"]
         );
+
+        // A startup that begins with an async node: the thread taken for validation goes back
+        // to the pool before that node, which needs it.
+        let l1 = log.clone();
+        let async_first = App::new()
+            .on_startup(move || {
+                let l1 = l1.clone();
+                async move {
+                    let a = tokio::task::spawn_blocking(move || A(l1.tracked("A")));
+                    Ok::<_, Infallible>(a.await.unwrap())
+                }
+            })
+            .on_startup(|_: Res<A>| Ok::<_, Infallible>(1u8));
+        let running = tokio::time::timeout(NEVER, async_first.start()).await;
+        let running = running.expect("the async node got the thread").unwrap();
+        running.shutdown().await.unwrap();
+        assert_eq!(log.take(), ["drop A"]);
 
         // Failed: the rollback's plain hook needs the pool's thread too.
         let (l1, l2) = (log.clone(), log.clone());

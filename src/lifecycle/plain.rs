@@ -7,13 +7,14 @@
 //! goes to one pool thread instead: it prepares each provider against the container, calls it
 //! in place and registers what it gives, then goes on to the next.
 //!
-//! The thread is taken from the pool when the startup begins ([`RunThread::hire`]), before the
-//! graph is validated, when the app has plain providers at all: waking a parked pool thread
-//! takes longer than validating a small graph, so the two overlap, and the thread, awake,
-//! looks for its run for a moment before it parks again. The engine, in turn, looks for the
-//! run's end between yields to the runtime's other tasks for a moment before it parks: a short
-//! run ends sooner than a parked thread wakes. The thread serves every run of the startup and
-//! ends when the startup does.
+//! The first run's thread is taken from the pool when the startup begins ([`RunThread::hire`]),
+//! before the graph is validated, when the app has plain providers at all: waking a parked
+//! pool thread takes longer than validating a small graph, so the two overlap, and the thread,
+//! awake, looks for its run for a moment before it parks again. The engine, in turn, looks for
+//! the run's end between yields to the runtime's other tasks for a moment before it parks: a
+//! short run ends sooner than a parked thread wakes. No thread is held between runs, nor past
+//! validation when the startup does not begin with a run: an async node in between may need
+//! the pool itself.
 //!
 //! Each provider keeps its own timeout. The call blocks its thread, so the timeout cannot be
 //! raced against the call there; a watchdog on the runtime reads which provider is running and
@@ -27,7 +28,6 @@ use std::sync::mpsc::{self, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -67,63 +67,59 @@ struct Calling {
     abandoned: bool,
 }
 
-/// How long each side looks for the other before it parks: the run thread for its next run,
-/// the engine for a run's end. A few times what waking a parked thread costs (10 to 20 µs on a
-/// virtual machine), and a tenth of the timer's resolution.
+/// How long each side looks for the other before it parks: the thread for its run, the engine
+/// for the run's end. A few times what waking a parked thread costs (10 to 20 µs on a virtual
+/// machine), and a tenth of the timer's resolution.
 const LOOK: std::time::Duration = std::time::Duration::from_micros(100);
 
-/// A thread of tokio's blocking pool that one sequential startup holds for its runs of plain
-/// providers. Dropping it lets the thread go back to the pool once its current run ends.
+/// A thread of tokio's blocking pool taken for one run of plain providers, possibly before the
+/// run is known. Dropped without a run, it goes back to the pool at once.
 pub(super) struct RunThread {
-    runs: mpsc::Sender<Run>,
-    thread: JoinHandle<()>,
+    run: mpsc::Sender<Run>,
+    thread: JoinHandle<RunEnded>,
 }
 
-/// One run for the thread: its providers, what it shares with the engine, and where it says
-/// how the run ended.
+/// The run for the thread: its providers, and what it shares with the engine.
 struct Run {
     indices: Vec<usize>,
     shared: Arc<Shared>,
-    ended: oneshot::Sender<RunEnded>,
 }
 
 impl RunThread {
-    /// Takes a thread from the pool for the startup of `blueprint`. It logs where the engine
-    /// does: to the engine's subscriber (which may be the engine thread's own default), inside
-    /// the span current here (the startup's).
+    /// Takes a thread from the pool for a run of `blueprint`'s plain providers. It logs where
+    /// the engine does: to the engine's subscriber (which may be the engine thread's own
+    /// default), inside the span current here (the startup's).
     pub(super) fn hire(
         blueprint: &Arc<Blueprint>,
         trigger: &ShutdownTrigger,
         default_timeout: Option<Duration>,
     ) -> Self {
-        let (runs, inbox) = mpsc::channel::<Run>();
+        let (run, inbox) = mpsc::channel::<Run>();
         let (blueprint, trigger) = (Arc::clone(blueprint), trigger.clone());
         let dispatch = tracing::dispatcher::get_default(|dispatch| dispatch.clone());
         let parent = tracing::Span::current();
-        let thread = tokio::task::spawn_blocking(move || {
-            tracing::dispatcher::with_default(&dispatch, || {
+        let thread = tokio::task::spawn_blocking(move || match next_run(&inbox) {
+            Some(run) => tracing::dispatcher::with_default(&dispatch, || {
                 parent.in_scope(|| {
-                    while let Some(run) = next_run(&inbox) {
-                        let ended = call_each(
-                            &blueprint,
-                            &run.indices,
-                            &run.shared,
-                            &trigger,
-                            default_timeout,
-                        );
-                        // The engine may have stopped waiting (a timeout, a cancelled start).
-                        let _ = run.ended.send(ended);
-                    }
+                    call_each(
+                        &blueprint,
+                        &run.indices,
+                        &run.shared,
+                        &trigger,
+                        default_timeout,
+                    )
                 })
-            })
+            }),
+            // Dropped without a run: nobody reads this.
+            None => RunEnded::Started,
         });
-        Self { runs, thread }
+        Self { run, thread }
     }
 
     /// Starts `run` (indices of plain providers, in startup order) on the thread, each
     /// prepared against `container` as the ones before it left it.
     pub(super) async fn start_run(
-        &mut self,
+        mut self,
         blueprint: &Blueprint,
         run: &[usize],
         container: &mut Container,
@@ -137,80 +133,63 @@ impl RunThread {
         // Between two calls the watchdog waits this long: no provider of the run can reach
         // its deadline sooner than that after the watchdog last looked.
         let shortest = run.iter().filter_map(|&index| timeout_of(index)).min();
-        let (ended, mut end) = oneshot::channel();
-        // If the thread is gone (the runtime is shutting down), the run and its sender come
-        // back here and are dropped: `end` below reads as closed.
-        let _ = self.runs.send(Run {
+        // If the thread is gone (the runtime is shutting down), the run comes back here and
+        // is dropped, and the thread's handle says why below.
+        let _ = self.run.send(Run {
             indices: run.to_vec(),
             shared: Arc::clone(&shared),
-            ended,
         });
         // If this start is dropped before the run ends (its caller gave up on it), the thread
         // stops after the call it is in: no provider starts for a start nobody awaits.
         let _stop_if_dropped = StopIfDropped(&shared);
         // A short run ends sooner than a parked runtime thread would wake for its end: look
         // for it first, then watch.
-        let ended = match look_for_end(&mut end).await {
-            Some(ended) => ended,
-            None => loop {
-                let wake = match lock(&shared.calling).now {
-                    Some((_, Some(deadline), _)) => Some(deadline),
-                    _ => shortest.map(|limit| Instant::now() + limit),
-                };
-                tokio::select! {
-                    biased;
-                    ended = &mut end => break ended.map_err(|_| ()),
-                    () = sleep_until(wake) => {
-                        if let Some((index, failure)) =
-                            abandon_if_late(&shared, blueprint, default_timeout)
-                        {
-                            break Ok(RunEnded::Failed(index, failure));
-                        }
+        look_for_end(&self.thread).await;
+        let ended = loop {
+            let wake = match lock(&shared.calling).now {
+                Some((_, Some(deadline), _)) => Some(deadline),
+                _ => shortest.map(|limit| Instant::now() + limit),
+            };
+            tokio::select! {
+                biased;
+                joined = &mut self.thread => break match joined {
+                    Ok(ended) => ended,
+                    // `call_each` catches every panic of a provider; this is the runtime
+                    // shutting down under the run.
+                    Err(join) => {
+                        let index = lock(&shared.calling).now.map_or(run[0], |(index, ..)| index);
+                        RunEnded::Failed(index, join_failure(join))
+                    }
+                },
+                () = sleep_until(wake) => {
+                    if let Some((index, failure)) =
+                        abandon_if_late(&shared, blueprint, default_timeout)
+                    {
+                        break RunEnded::Failed(index, failure);
                     }
                 }
-            },
-        };
-        let ended = match ended {
-            Ok(ended) => ended,
-            // The thread ended without a word: the runtime is shutting down under the run, or
-            // (a defect of roadie's, as `call_each` catches every panic of a provider) it
-            // panicked.
-            Err(()) => {
-                let index = lock(&shared.calling)
-                    .now
-                    .map_or(run[0], |(index, ..)| index);
-                let failure = match (&mut self.thread).await {
-                    Err(join) => join_failure(join),
-                    Ok(()) => Failure::from_error("the startup's blocking thread stopped"),
-                };
-                RunEnded::Failed(index, failure)
             }
         };
-        // The run ended, or the call it runs was abandoned (the thread will find no container
-        // when it returns, and stop): either way the container is the engine's again.
+        // The thread ended, or the call it runs was abandoned (it will find no container when
+        // it returns, and stop): either way the container is the engine's again.
         *container = lock(&shared.container).take().unwrap_or_default();
         ended
     }
 }
 
-/// A run's end if it comes within [`LOOK`], looked for between yields to the runtime's other
-/// tasks; `None` if it has not come. No deadline passes unseen meanwhile: the look is shorter
+/// Waits, without parking, until `thread` is finished or [`LOOK`] has passed, yielding to the
+/// runtime's other tasks in between. No deadline passes unseen meanwhile: the look is shorter
 /// than the timer's resolution (a millisecond).
-async fn look_for_end(end: &mut oneshot::Receiver<RunEnded>) -> Option<Result<RunEnded, ()>> {
+async fn look_for_end<T>(thread: &JoinHandle<T>) {
     let looked = std::time::Instant::now();
-    while looked.elapsed() < LOOK {
-        match end.try_recv() {
-            Ok(ended) => return Some(Ok(ended)),
-            Err(oneshot::error::TryRecvError::Closed) => return Some(Err(())),
-            Err(oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
-        }
+    while !thread.is_finished() && looked.elapsed() < LOOK {
+        tokio::task::yield_now().await;
     }
-    None
 }
 
-/// The thread's next run: looked for a moment first (it usually follows within microseconds:
-/// the validation of a small graph, a few async nodes), then waited for, parked. `None` once
-/// the startup is over.
+/// The thread's run: looked for a moment first (it usually comes within microseconds, once a
+/// small graph is validated), then waited for, parked. `None` if the engine let the thread go
+/// without one.
 fn next_run(inbox: &mpsc::Receiver<Run>) -> Option<Run> {
     let looked = std::time::Instant::now();
     loop {

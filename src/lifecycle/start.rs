@@ -245,8 +245,8 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
         let registrations = &blueprint.registrations;
         let began = Instant::now();
         let trigger = ShutdownTrigger::new();
-        // A sequential startup's plain providers run on one pool thread, taken now so that its
-        // waking up overlaps the validation.
+        // A run of plain providers goes to one pool thread: taken now for the first run, its
+        // waking overlaps the validation.
         let mut run_thread = (!settings.concurrent_startup && blueprint.has_plain_providers())
             .then(|| plain::RunThread::hire(&blueprint, &trigger, settings.startup_timeout));
         let Checked {
@@ -265,6 +265,15 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             }
         };
 
+        if plan
+            .startup
+            .first()
+            .is_none_or(|&index| !registrations[index].joins_a_run())
+        {
+            // The startup does not begin with a run: the thread goes back to the pool, which
+            // the nodes before the first run may need.
+            run_thread = None;
+        }
         let mut container = Container::new();
         let mut lifespans = Vec::new();
         let hooks: Vec<Registration> = hooks
@@ -297,7 +306,8 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
                     let run = &order[at..at + length];
                     at += length;
                     let ended = run_thread
-                        .get_or_insert_with(|| {
+                        .take()
+                        .unwrap_or_else(|| {
                             plain::RunThread::hire(&blueprint, &trigger, settings.startup_timeout)
                         })
                         .start_run(&blueprint, run, &mut container, settings.startup_timeout)
@@ -334,8 +344,6 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
             }
             failed
         };
-        // The thread goes back to the pool.
-        drop(run_thread);
 
         if let Some(failed) = failed {
             let resources = TeardownResources::Owned(Lender::new(container));
