@@ -77,6 +77,8 @@ const LOOK: std::time::Duration = std::time::Duration::from_micros(100);
 pub(super) struct RunThread {
     run: mpsc::Sender<Run>,
     thread: JoinHandle<RunEnded>,
+    blueprint: Arc<Blueprint>,
+    default_timeout: Option<Duration>,
 }
 
 /// The run for the thread: its providers, and what it shares with the engine.
@@ -96,13 +98,14 @@ impl RunThread {
     ) -> Self {
         let (run, inbox) = mpsc::channel::<Run>();
         let (blueprint, trigger) = (Arc::clone(blueprint), trigger.clone());
+        let theirs = Arc::clone(&blueprint);
         let dispatch = tracing::dispatcher::get_default(|dispatch| dispatch.clone());
         let parent = tracing::Span::current();
         let thread = tokio::task::spawn_blocking(move || match next_run(&inbox) {
             Some(run) => tracing::dispatcher::with_default(&dispatch, || {
                 parent.in_scope(|| {
                     call_each(
-                        &blueprint,
+                        &theirs,
                         &run.indices,
                         &run.shared,
                         &trigger,
@@ -113,18 +116,18 @@ impl RunThread {
             // Dropped without a run: nobody reads this.
             None => RunEnded::Started,
         });
-        Self { run, thread }
+        Self {
+            run,
+            thread,
+            blueprint,
+            default_timeout,
+        }
     }
 
     /// Starts `run` (indices of plain providers, in startup order) on the thread, each
     /// prepared against `container` as the ones before it left it.
-    pub(super) async fn start_run(
-        mut self,
-        blueprint: &Blueprint,
-        run: &[usize],
-        container: &mut Container,
-        default_timeout: Option<Duration>,
-    ) -> RunEnded {
+    pub(super) async fn start_run(mut self, run: &[usize], container: &mut Container) -> RunEnded {
+        let (blueprint, default_timeout) = (&*self.blueprint, self.default_timeout);
         let shared = Arc::new(Shared {
             container: Mutex::new(Some(std::mem::take(container))),
             calling: Mutex::new(Calling::default()),

@@ -247,8 +247,9 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
         let trigger = ShutdownTrigger::new();
         // A run of plain providers goes to one pool thread: taken now for the first run, its
         // waking overlaps the validation.
-        let mut run_thread = (!settings.concurrent_startup && blueprint.has_plain_providers())
-            .then(|| plain::RunThread::hire(&blueprint, &trigger, settings.startup_timeout));
+        let hire = || plain::RunThread::hire(&blueprint, &trigger, settings.startup_timeout);
+        let mut run_thread =
+            (!settings.concurrent_startup && blueprint.has_plain_providers()).then(hire);
         let Checked {
             plan,
             routes,
@@ -307,10 +308,8 @@ pub(crate) async fn start(blueprint: Arc<Blueprint>) -> Result<Running, StartupE
                     at += length;
                     let ended = run_thread
                         .take()
-                        .unwrap_or_else(|| {
-                            plain::RunThread::hire(&blueprint, &trigger, settings.startup_timeout)
-                        })
-                        .start_run(&blueprint, run, &mut container, settings.startup_timeout)
+                        .unwrap_or_else(hire)
+                        .start_run(run, &mut container)
                         .await;
                     if let plain::RunEnded::Failed(index, failure) = ended {
                         failed = Some(NodeError::new(
